@@ -1,0 +1,128 @@
+"""Configs: Python files returning an ``ml_collections.ConfigDict``, with command-line overrides.
+
+A config file defines ``get_config(arg=None)``; ``arg`` is the text after a colon in
+``--config path.py:dataset=mnist,bits=64`` and is parsed with :func:`parse_arg`. Fields can
+then be overridden one by one (``--set optimizer.learning_rate=0.01``). :func:`base_config`
+lists every field the trainer reads, with its default.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import pathlib
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The trainer's fields and defaults; a method config starts from this and changes what it needs."""
+    c = ml_collections.ConfigDict()
+    c.method = "dpsh"
+    c.dataset = "digits"          # a name known to jhash.data.load
+    c.data_dir = ""               # local files (e.g. ../shared/data); "" = the source's default
+    c.protocol = ""               # a name known to jhash.data.get_protocol; "" = the dataset's own
+    c.split_seed = 0              # seed of the query/train/database split
+    c.bits = 32
+    c.model = ml_collections.ConfigDict({"name": "mlp"})  # other fields are the model's keyword arguments
+    c.optimizer = ml_collections.ConfigDict({
+        "name": "adam",           # adam | sgd | momentum | adamw
+        "learning_rate": 1e-3,
+        "momentum": 0.9,          # for momentum
+        "weight_decay": 0.0,      # decoupled for adamw; added to the gradient (L2) otherwise
+        "schedule": "constant",   # constant | step | cosine
+        "decay_every_epochs": 50,  # for step
+        "decay_factor": 0.1,      # for step
+    })
+    c.batch_size = 128
+    c.num_epochs = 10
+    c.seed = 0                    # parameter initialisation, data order and per-step randomness
+    c.num_devices = 0             # data-parallel devices; 0 = all local devices
+    c.log_every = 50              # steps between JSON-lines logs
+    c.checkpoint_every = 500      # steps between checkpoints (and one at the end)
+    c.keep_checkpoints = 2
+    c.progress = True             # a progress bar on stderr
+    c.eval = ml_collections.ConfigDict({
+        "map_k": -1,              # mAP@k cut-off; -1 = the protocol's, 0 = all
+        "radius": 2,              # Hamming radius for precision/recall within the ball
+        "batch_size": 1024,       # encoding batch size
+    })
+    return c
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+    """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
+
+    A value takes the type of its default (bool accepts true/false/1/0); a key with no
+    default is parsed as a Python literal when possible, else kept as text.
+    """
+    out = ml_collections.ConfigDict(defaults)
+    for item in filter(None, (arg or "").split(",")):
+        if "=" not in item:
+            raise ValueError(f"config argument {item!r} must look like key=value (in {arg!r})")
+        key, value = (s.strip() for s in item.split("=", 1))
+        out[key] = _coerce(value, defaults.get(key), key)
+    return out
+
+
+def _coerce(text: str, default, key: str):
+    if isinstance(default, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"{key} expects true or false, got {text!r}")
+    if default is not None and not isinstance(default, str):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{key} expects a value like {default!r}, got {text!r}") from None
+        if isinstance(default, float) and isinstance(value, int):
+            value = float(value)
+        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+            return type(default)(value)
+        if not isinstance(value, type(default)):
+            raise ValueError(f"{key} expects a {type(default).__name__}, got {text!r}")
+        return value
+    if isinstance(default, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``."""
+    path, _, arg = spec.partition(":")
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"config file {path!r} not found (expected a Python file defining get_config)")
+    module_spec = importlib.util.spec_from_file_location(f"jhash_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {path!r} defines no get_config()")
+    takes_arg = len(inspect.signature(module.get_config).parameters) > 0
+    if arg and not takes_arg:
+        raise ValueError(f"config file {path!r} takes no argument, got {arg!r}")
+    return module.get_config(arg or None) if takes_arg else module.get_config()
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
+    """Applies ``["optimizer.learning_rate=0.01", "bits=64"]`` to a copy of ``config``; keys must exist."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        key, value = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = config
+        for p in parents:
+            if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
+                raise ValueError(f"unknown config field {key!r}")
+            node = node[p]
+        if leaf not in node:
+            raise ValueError(f"unknown config field {key!r}; known here: {sorted(node.keys())}")
+        node[leaf] = _coerce(value.strip(), node[leaf], key)
+    return config

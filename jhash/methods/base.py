@@ -1,0 +1,37 @@
+"""The contract between a method and the one trainer."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from jhash.losses import binarize
+
+
+def _no_state():
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """What the trainer needs from a method; a method module's ``build(config, train_labels=...)`` returns one.
+
+    Attributes:
+      name: the method's name.
+      model: a flax module mapping a batch of inputs to (batch, bits) real outputs.
+      loss: a pure function ``loss(u, batch, method_state, *, step, key) -> (scalar, (new_method_state, metrics))``
+        where ``u`` are the model's outputs for ``batch`` (a dict with ``'x'``, ``'y'`` and
+        ``'index'``, the positions of the batch items in the training set), ``method_state``
+        is the method's own pytree (e.g. a memory bank, kept in the train state and in
+        checkpoints), ``step`` the traced global step and ``key`` a PRNG key for this step.
+        ``metrics`` is a dict of scalars to log.
+      init_state: returns the initial method state (default: an empty dict).
+      encode: maps real outputs to +-1 codes for retrieval (default: sign, with sign(0) = +1).
+    """
+
+    name: str
+    model: nn.Module
+    loss: Callable[..., Any]
+    init_state: Callable[[], Any] = _no_state
+    encode: Callable[[Any], Any] = binarize
