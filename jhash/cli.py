@@ -1,0 +1,92 @@
+"""The ``jhash`` command: ``jhash train`` and ``jhash eval`` (thin: parse, then call the trainer / evaluator).
+
+  jhash train [--config experiments/configs/dpsh.py:dataset=digits,bits=32] [--workdir DIR] [--config.FIELD=VALUE ...]
+  jhash eval --workdir DIR
+
+With no arguments ``jhash train`` runs DPSH on scikit-learn's bundled digits (no download)
+at 32 bits and prints a results table.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import sys
+import time
+
+DEFAULT_CONFIG = "experiments/configs/dpsh.py"
+
+
+def _default_config_path() -> str:
+    """experiments/configs/dpsh.py of the source tree jhash runs from (or of the current folder)."""
+    import jhash
+
+    for root in (pathlib.Path.cwd(), pathlib.Path(jhash.__file__).resolve().parents[1]):
+        if (root / DEFAULT_CONFIG).is_file():
+            return str(root / DEFAULT_CONFIG)
+    raise FileNotFoundError(
+        f"no --config given and {DEFAULT_CONFIG} was not found; run from a jhash checkout "
+        "(pip install -e .) or pass --config PATH"
+    )
+
+
+def format_table(metrics: dict, title: str = "") -> str:
+    """A two-column Markdown table of ``metrics``."""
+    rows = [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    head = [title, ""] if title else []
+    return "\n".join(head + ["| metric | value |", "|---|---|", *rows])
+
+
+def _split_overrides(extra: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(extra):
+        m = re.fullmatch(r"--config\.([\w.]+)(?:=(.*))?", extra[i])
+        if not m:
+            raise SystemExit(f"jhash: unknown argument {extra[i]!r} (overrides look like --config.FIELD=VALUE)")
+        value = m.group(2)
+        if value is None:
+            if i + 1 >= len(extra):
+                raise SystemExit(f"jhash: {extra[i]} needs a value")
+            value, i = extra[i + 1], i + 1
+        out.append(f"{m.group(1)}={value}")
+        i += 1
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="jhash", description="jhash: supervised learning to hash in JAX")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_train = sub.add_parser("train", help="train a method (resumes from the work dir's checkpoint), then evaluate")
+    p_train.add_argument("--config", default=None, help=f"PATH[:ARG], a config file and its argument (default {DEFAULT_CONFIG})")
+    p_train.add_argument("--workdir", default=None, help="the run's folder (default runs/METHOD-DATASET-BITSb)")
+    p_eval = sub.add_parser("eval", help="evaluate the latest checkpoint of a work dir")
+    p_eval.add_argument("--workdir", required=True)
+    args, extra = parser.parse_known_args(argv)
+
+    from jhash import config as jconfig
+
+    if args.command == "eval":
+        if extra:
+            parser.error(f"unknown arguments {extra}")
+        from jhash.evaluate import evaluate_run
+        from jhash.train import read_config
+
+        start = time.time()
+        metrics = evaluate_run(read_config(args.workdir), args.workdir)
+        print(format_table(metrics, f"jhash eval {args.workdir} ({time.time() - start:.1f} s)"))
+        return 0
+
+    config = jconfig.load_config(args.config or _default_config_path())
+    config = jconfig.apply_overrides(config, _split_overrides(extra))
+    workdir = args.workdir or f"runs/{config.method}-{config.dataset}-{config.bits}b"
+    from jhash.train import train
+
+    start = time.time()
+    metrics = train(config, workdir)
+    title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s)"
+    print(format_table(metrics, title))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The one evaluator: encode the query and database sets, score the Hamming ranking, write the results.
+
+``evaluate_run`` writes into the work dir:
+
+  metrics.json  {"map@all": ..., "map@<k>": ..., "tie_aware_map@all": ..., "precision@r2": ..., "recall@r2": ...,
+                 "bit_balance": ..., "distinct_db_codes": ..., ...}
+  codes.npz     query_codes, database_codes   packed codes, uint8 (n, ceil(bits/8)); jhash.codes.pack's bit
+                                              order (bit i -> byte i // 8, most significant bit first), so
+                                              jhash.codes.unpack(codes, bits) gives the +-1 codes back
+                query_labels, database_labels the labels (class ids (n,) or multi-hot (n, c))
+                query_index, database_index   positions of the items in the dataset
+                bits                          the code length
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jhash import codes as jcodes
+from jhash import metrics as jmetrics
+from jhash.train.state import data_sharded, make_mesh, replicated
+
+
+def encode(method, params, x, *, batch_size: int = 1024, mesh=None) -> np.ndarray:
+    """+-1 int8 codes (n, bits) of ``x``: the method's model then its ``encode``, in fixed-size batches over ``mesh``."""
+    mesh = mesh or make_mesh(1)
+    batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
+    fn = jax.jit(lambda p, xb: method.encode(method.model.apply(p, xb)).astype(jnp.int8),
+                 in_shardings=(replicated(mesh), data_sharded(mesh)), out_shardings=replicated(mesh))
+    n = len(x)
+    out = []
+    for start in range(0, n, batch_size):
+        xb = x[start:start + batch_size]
+        pad = batch_size - len(xb)
+        if pad:  # one compiled shape for every batch
+            xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
+        out.append(np.asarray(fn(params, xb))[: batch_size - pad])
+    return np.concatenate(out) if out else np.zeros((0, 0), np.int8)
+
+
+def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2) -> dict:
+    """The standard retrieval metrics of a Hamming ranking, by name (see the module docstring)."""
+    out = {"map@all": jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels)}
+    if map_k:
+        out[f"map@{map_k}"] = jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels, k=map_k)
+    out["tie_aware_map@all"] = jmetrics.tie_aware_average_precision(query_codes, db_codes, query_labels, db_labels)
+    p, r = jmetrics.precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels, radius=radius)
+    out[f"precision@r{radius}"], out[f"recall@r{radius}"] = p, r
+    balance = np.asarray(jcodes.bit_balance(db_codes))
+    out["bit_balance"] = float(np.mean(np.abs(balance)))
+    out["distinct_db_codes"] = int(jcodes.num_distinct(db_codes))
+    return out
+
+
+def evaluate_run(config, workdir, *, method=None, params=None, data=None, mesh=None) -> dict:
+    """Encodes the run's query and database sets, computes the metrics, writes metrics.json and codes.npz.
+
+    With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
+    checkpoint of the run (this is what ``jhash eval`` does).
+    """
+    from jhash import methods
+    from jhash.train import trainer
+
+    workdir = pathlib.Path(workdir)
+    data = data or trainer.load_experiment_data(config, workdir)
+    mesh = mesh or make_mesh(config.num_devices)
+    if method is None or params is None:
+        from jhash.train.checkpoint import Checkpointer
+
+        method = methods.get_method(config.method).build(config, train_labels=data.y_train)
+        ckpt = Checkpointer(workdir / "checkpoints")
+        try:
+            target = jax.device_put(trainer.init_state(method, trainer.make_optimizer(
+                config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1]), replicated(mesh))
+            params = ckpt.restore(target).params
+        finally:
+            ckpt.close()
+    xq, yq = data.part("query")
+    xd, yd = data.part("database")
+    qc = encode(method, params, xq, batch_size=config.eval.batch_size, mesh=mesh)
+    dc = encode(method, params, xd, batch_size=config.eval.batch_size, mesh=mesh)
+    protocol_k = _protocol_k(config)
+    map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
+    results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius)
+    results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
+    (workdir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    np.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
+             query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
+             bits=np.int64(config.bits))
+    return results
+
+
+def _protocol_k(config):
+    from jhash import data as jdata
+
+    return jdata.get_protocol(config.protocol or config.dataset).map_k

@@ -1,0 +1,34 @@
+"""Metrics logged as JSON lines (one object per logged step)."""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+
+
+def to_python(value):
+    """A JSON-ready Python scalar/list from a numpy/jax value."""
+    a = np.asarray(value)
+    if a.ndim == 0:
+        v = a.item()
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+    return a.tolist()
+
+
+class JsonlWriter:
+    """Appends ``{"step": s, name: value, ...}`` lines to ``path``, flushing each line."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, step: int, metrics: dict) -> None:
+        row = {"step": int(step), **{k: to_python(v) for k, v in metrics.items()}}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

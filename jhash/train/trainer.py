@@ -1,0 +1,199 @@
+"""The one trainer: a jitted, data-parallel step over a device mesh, checkpoints, resume, logs, final evaluation.
+
+A run lives in a work dir:
+
+  config.json      the full config of the run
+  split.npz        the query/train/database split (indices + checksum; reloaded exactly on resume)
+  checkpoints/     orbax checkpoints of the train state (step, params, optimizer, method state, key)
+  metrics.jsonl    training metrics, one JSON object per logged step
+  metrics.json     the final retrieval metrics by name (e.g. "map@all"), written by the evaluator
+  codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
+
+Everything a step does is a pure function of the train state and the batch; the batch of
+step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
+run killed and resumed from its last checkpoint ends with the same codes as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jhash import data as jdata
+from jhash import methods
+from jhash.train.checkpoint import Checkpointer
+from jhash.train.logging import JsonlWriter, to_python
+from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated
+
+# Fields that may differ when a run is resumed (they do not change what is computed).
+_RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentData:
+    """The dataset of a run split by its protocol, with model-ready inputs for each part."""
+
+    dataset: Any
+    split: Any
+    x_train: np.ndarray
+    y_train: np.ndarray
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Model-ready (x, y) of ``'query'``, ``'train'`` or ``'database'``."""
+        idx = getattr(self.split, name)
+        return jdata.to_float(self.dataset.x[idx]), np.asarray(self.dataset.y[idx])
+
+
+def load_experiment_data(config, workdir) -> ExperimentData:
+    """Loads ``config.dataset`` and its split; the split is saved in ``workdir/split.npz`` and reloaded (verified) after."""
+    dataset = jdata.load(config.dataset, data_dir=config.data_dir or None)
+    split_file = pathlib.Path(workdir) / "split.npz"
+    if split_file.exists():
+        split = jdata.load_split(split_file, dataset=dataset)
+    else:
+        protocol = jdata.get_protocol(config.protocol or config.dataset)
+        split = jdata.make_split(dataset, protocol, seed=config.split_seed)
+        jdata.save_split(split, split_file)
+    x_train = jdata.to_float(dataset.x[split.train])
+    return ExperimentData(dataset, split, x_train, np.asarray(dataset.y[split.train]))
+
+
+def validate_config(config) -> None:
+    """Clear errors for values the trainer cannot use."""
+    for name in ("bits", "batch_size", "num_epochs"):
+        value = config[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
+    for name in ("log_every", "checkpoint_every"):
+        if config[name] <= 0:
+            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
+    methods.get_method(config.method)  # unknown method -> ValueError
+
+
+def make_train_step(method, optimizer, mesh) -> Callable:
+    """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state replicated and donated."""
+
+    def train_step(state: TrainState, batch):
+        key = jax.random.fold_in(state.key, state.step)
+
+        def objective(params):
+            u = method.model.apply(params, batch["x"])
+            return method.loss(u, batch, state.method_state, step=state.step, key=key)
+
+        (loss, (method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, method_state=method_state)
+        return new_state, {"loss": loss, **metrics}
+
+    repl = replicated(mesh)
+    return jax.jit(train_step, in_shardings=(repl, data_sharded(mesh)), out_shardings=(repl, repl), donate_argnums=0)
+
+
+def _write_config(config, workdir: pathlib.Path) -> None:
+    path = workdir / "config.json"
+    new = json.loads(config.to_json())
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
+        if diff:
+            raise ValueError(
+                f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir"
+            )
+    path.write_text(json.dumps(new, indent=2, sort_keys=True))
+
+
+def read_config(workdir) -> ml_collections.ConfigDict:
+    """The config saved in ``workdir/config.json`` by :func:`train`."""
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def init_state(method, optimizer, config, sample_x) -> TrainState:
+    key = jax.random.PRNGKey(config.seed)
+    init_key, step_key = jax.random.split(key)
+    params = method.model.init(init_key, jnp.asarray(sample_x))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=optimizer.init(params),
+        method_state=method.init_state(),
+        key=step_key,
+    )
+
+
+def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None, evaluate: bool = True) -> dict:
+    """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and evaluates the result.
+
+    Args:
+      config: a ConfigDict with the fields of :func:`jhash.config.base_config`.
+      workdir: the run's folder (created if needed).
+      on_step: called on the host as ``on_step(step, metrics)`` after every step that is
+        logged (``metrics`` as Python floats); an exception raised there stops training
+        (the last checkpoint is kept).
+      evaluate: run the evaluator at the end and return its metrics.
+    Returns:
+      The final metrics (see :func:`jhash.evaluate.evaluate_run`), or {} with ``evaluate=False``.
+    """
+    validate_config(config)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _write_config(config, workdir)
+    exp = load_experiment_data(config, workdir)
+    n_train = len(exp.x_train)
+    mesh = make_mesh(config.num_devices)
+    if config.batch_size > n_train:
+        raise ValueError(f"config.batch_size ({config.batch_size}) is larger than the training set ({n_train})")
+    if config.batch_size % mesh.size:
+        raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number of devices ({mesh.size})")
+    steps_per_epoch = n_train // config.batch_size
+    num_steps = steps_per_epoch * config.num_epochs
+
+    method = methods.get_method(config.method).build(config, train_labels=exp.y_train)
+    optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
+    state = jax.device_put(init_state(method, optimizer, config, exp.x_train[:1]), replicated(mesh))
+    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+    start = int(state.step)
+    step_fn = make_train_step(method, optimizer, mesh)
+    batch_sharding = data_sharded(mesh)
+    log = JsonlWriter(workdir / "metrics.jsonl")
+    bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
+               disable=not config.progress, leave=False)
+    try:
+        for step in range(start, num_steps):
+            idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
+            batch = {"x": exp.x_train[idx], "y": exp.y_train[idx], "index": idx.astype(np.int32)}
+            state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
+            done = step + 1
+            if done % config.log_every == 0 or done == num_steps:
+                host = {k: to_python(v) for k, v in jax.device_get(metrics).items()}
+                host["epoch"] = done / steps_per_epoch
+                log.write(done, host)
+                bar.set_postfix(loss=f"{host['loss']:.4f}")
+                if on_step is not None:
+                    on_step(done, host)
+            if done % config.checkpoint_every == 0 or done == num_steps:
+                ckpt.save(done, state)
+            bar.update(1)
+    finally:
+        bar.close()
+        log.close()
+        ckpt.close()
+    if not evaluate:
+        return {}
+    from jhash import evaluate as jeval  # evaluate imports this module
+
+    return jeval.evaluate_run(config, workdir, method=method, params=state.params, data=exp, mesh=mesh)

@@ -1,0 +1,46 @@
+"""Configs (files, arguments, overrides) and the CLI's argument handling."""
+import pytest
+
+from jhash import cli
+from jhash.config import apply_overrides, base_config, load_config, parse_arg
+
+
+def test_parse_arg_types():
+    a = parse_arg("dataset=mnist,bits=64,cpu=true", dataset="digits", bits=32, cpu=False)
+    assert (a.dataset, a.bits, a.cpu) == ("mnist", 64, True)
+    with pytest.raises(ValueError, match="bits expects"):
+        parse_arg("bits=many", bits=32)
+    with pytest.raises(ValueError, match="key=value"):
+        parse_arg("bits", bits=32)
+
+
+def test_dpsh_config_file_and_overrides():
+    c = load_config("experiments/configs/dpsh.py:dataset=mnist,bits=16")
+    assert (c.method, c.dataset, c.bits, c.model.name) == ("dpsh", "mnist", 16, "cnn")
+    c2 = apply_overrides(c, ["optimizer.learning_rate=0.01", "model.channels=(8, 16)", "dpsh.memory_bank=false"])
+    assert c2.optimizer.learning_rate == 0.01 and tuple(c2.model.channels) == (8, 16) and not c2.dpsh.memory_bank
+    assert c.optimizer.learning_rate == 1e-3  # the original is not changed
+    with pytest.raises(ValueError, match="unknown config field"):
+        apply_overrides(c, ["optimizer.lr=0.1"])
+    with pytest.raises(ValueError, match="learning_rate expects a value like 0.001"):
+        apply_overrides(c, ["optimizer.learning_rate=fast"])
+
+
+def test_unknown_dataset_in_config_and_missing_file():
+    with pytest.raises(ValueError, match="no settings for dataset 'imagenet'"):
+        load_config("experiments/configs/dpsh.py:dataset=imagenet")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_config("experiments/configs/nope.py")
+
+
+def test_cli_override_flags():
+    assert cli._split_overrides(["--config.bits=64", "--config.optimizer.name", "sgd"]) == ["bits=64", "optimizer.name=sgd"]
+    with pytest.raises(SystemExit, match="unknown argument"):
+        cli._split_overrides(["--bits=64"])
+
+
+def test_base_config_has_every_trainer_field():
+    c = base_config()
+    for field in ("method", "dataset", "bits", "model", "optimizer", "batch_size", "num_epochs", "seed",
+                  "num_devices", "checkpoint_every", "eval"):
+        assert field in c
