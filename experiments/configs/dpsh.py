@@ -27,7 +27,7 @@ def get_config(arg=None):
         c.model = {"name": "mlp", "hidden": (256, 256)}
         c.optimizer.learning_rate = 1e-3
         c.batch_size = 64
-        c.num_epochs = 40
+        c.num_epochs = 300  # 2,100 steps of 64: about 3 s on a 2-core CPU
     elif arg.dataset in ("mnist", "fashion_mnist"):
         c.model = {"name": "cnn", "channels": (32, 64), "convs_per_block": 1, "dense": 256}
         c.optimizer.learning_rate = 1e-3

@@ -18,11 +18,27 @@ def to_python(value):
 
 
 class JsonlWriter:
-    """Appends ``{"step": s, name: value, ...}`` lines to ``path``, flushing each line."""
+    """Appends ``{"step": s, name: value, ...}`` lines to ``path``, flushing each line.
 
-    def __init__(self, path):
+    ``resume_step``: lines of steps after it (logged by a run that was stopped before its
+    next checkpoint, and about to be computed again) are dropped first, so a resumed run's
+    log reads like an uninterrupted one's.
+    """
+
+    def __init__(self, path, *, resume_step: int = 0):
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            keep = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= resume_step:
+                        keep.append(line)
+                except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+                    pass
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+            tmp.replace(self.path)
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, step: int, metrics: dict) -> None:

@@ -169,7 +169,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     start = int(state.step)
     step_fn = make_train_step(method, optimizer, mesh)
     batch_sharding = data_sharded(mesh)
-    log = JsonlWriter(workdir / "metrics.jsonl")
+    log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
                disable=not config.progress, leave=False)
     try:
@@ -178,16 +178,17 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
             batch = {"x": exp.x_train[idx], "y": exp.y_train[idx], "index": idx.astype(np.int32)}
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1
+            host = None
             if done % config.log_every == 0 or done == num_steps:
                 host = {k: to_python(v) for k, v in jax.device_get(metrics).items()}
                 host["epoch"] = done / steps_per_epoch
                 log.write(done, host)
                 bar.set_postfix(loss=f"{host['loss']:.4f}")
-                if on_step is not None:
-                    on_step(done, host)
             if done % config.checkpoint_every == 0 or done == num_steps:
                 ckpt.save(done, state)
             bar.update(1)
+            if host is not None and on_step is not None:
+                on_step(done, host)
     finally:
         bar.close()
         log.close()

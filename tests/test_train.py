@@ -1,0 +1,167 @@
+"""The trainer end to end: learning, bit-identical reruns, exact resume, 1 vs 8 devices, bad inputs."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jhash import cli
+from jhash.config import apply_overrides, load_config
+from jhash.metrics import mean_average_precision
+from jhash.train import CheckpointError, train
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def tiny_config(*overrides):
+    """DPSH on digits, small enough for a test: 500 training items, 7 steps an epoch, 140 steps."""
+    c = load_config(str(REPO / "experiments/configs/dpsh.py") + ":dataset=digits,bits=16")
+    c = apply_overrides(c, ["model.hidden=(64,)", "num_epochs=20", "checkpoint_every=35", "log_every=35",
+                            "progress=false", "num_devices=1", *overrides])
+    return c
+
+
+def _codes(workdir):
+    with np.load(pathlib.Path(workdir) / "codes.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def _assert_same_codes(a, b):
+    for key in ("query_codes", "database_codes", "query_labels", "database_labels", "database_index"):
+        np.testing.assert_array_equal(_codes(a)[key], _codes(b)[key], err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("ref")
+    metrics = train(tiny_config(), workdir)
+    return workdir, metrics
+
+
+def test_main_job_dpsh_digits_32_bits(tmp_path):
+    """The default `jhash train`: DPSH on digits at 32 bits (all 8 test devices) beats mAP@ALL 0.90."""
+    c = load_config(str(REPO / "experiments/configs/dpsh.py"))
+    c.progress = False
+    metrics = train(c, tmp_path)
+    assert metrics["map@all"] >= 0.90, metrics
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["map@all"] == metrics["map@all"]
+    codes = _codes(tmp_path)
+    assert codes["query_codes"].dtype == np.uint8 and codes["query_codes"].shape == (100, 4)
+    assert codes["database_codes"].shape == (1697, 4) and int(codes["bits"]) == 32
+
+
+def test_learns_beyond_random_codes(reference_run):
+    workdir, metrics = reference_run
+    codes = _codes(workdir)
+    rng = np.random.default_rng(0)
+    random_map = mean_average_precision(
+        np.where(rng.random((100, 16)) < 0.5, -1, 1), np.where(rng.random((1697, 16)) < 0.5, -1, 1),
+        codes["query_labels"], codes["database_labels"])
+    assert metrics["map@all"] > 3 * random_map, (metrics, random_map)
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [35, 70, 105, 140]
+    assert log[-1]["loss"] < log[0]["loss"]
+
+
+def test_same_seed_gives_bit_identical_codes(reference_run, tmp_path):
+    workdir, metrics = reference_run
+    assert train(tiny_config(), tmp_path) == metrics
+    _assert_same_codes(workdir, tmp_path)
+
+
+def test_resume_after_a_crash_equals_uninterrupted_run(reference_run, tmp_path):
+    workdir, metrics = reference_run
+
+    def crash(step, _):
+        if step == 105:  # logged, but the last checkpoint is step 70
+            raise KeyboardInterrupt("simulated crash")
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config("checkpoint_every=70"), tmp_path, on_step=crash)
+    assert not (tmp_path / "codes.npz").exists()
+    assert train(tiny_config("checkpoint_every=70"), tmp_path) == metrics
+    _assert_same_codes(workdir, tmp_path)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [35, 70, 105, 140]
+
+
+def test_eight_devices_give_the_codes_of_one_device(reference_run, tmp_path):
+    assert len(jax.devices()) == 8
+    workdir, metrics = reference_run
+    metrics8 = train(tiny_config("num_devices=8"), tmp_path)
+    _assert_same_codes(workdir, tmp_path)
+    assert metrics8["map@all"] == pytest.approx(metrics["map@all"], abs=1e-6)
+
+
+def test_killed_process_resumes_to_the_same_codes(tmp_path):
+    """SIGKILL a real `jhash train` process after its first checkpoint, run it again, compare."""
+    overrides = ["num_epochs=300", "checkpoint_every=100", "log_every=100"]  # 2,100 steps
+    config = tmp_path / "config.py"
+    config.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'tests')!r})\n"
+        "from test_train import tiny_config\n"
+        f"def get_config():\n    return tiny_config(*{overrides!r})\n"
+    )
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "jhash.cli", "train", "--config", str(config), "--workdir", str(run)]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not any((run / "checkpoints").glob("[0-9]*")):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert any((run / "checkpoints").glob("[0-9]*")), proc.stderr.read().decode()[-2000:]
+    assert not (run / "codes.npz").exists(), "the run finished before it could be killed"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    reference = tmp_path / "reference"
+    train(tiny_config(*overrides), reference)
+    _assert_same_codes(reference, run)
+
+
+def test_eval_command_reproduces_the_metrics(reference_run, capsys):
+    workdir, metrics = reference_run
+    assert cli.main(["eval", "--workdir", str(workdir)]) == 0
+    assert "map@all" in capsys.readouterr().out
+    assert json.loads((workdir / "metrics.json").read_text())["map@all"] == pytest.approx(metrics["map@all"])
+
+
+def test_resuming_with_another_config_is_refused(reference_run):
+    workdir, _ = reference_run
+    with pytest.raises(ValueError, match="different config.*bits"):
+        train(tiny_config("bits=8"), workdir)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    train(tiny_config("num_epochs=5"), tmp_path, evaluate=False)
+    files = [p for p in (tmp_path / "checkpoints").rglob("*") if p.is_file() and p.parent.name == "d"]
+    for f in files:
+        f.write_bytes(b"\0" * 16)
+    with pytest.raises(CheckpointError, match="checkpoint at step 35"):
+        train(tiny_config("num_epochs=5"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "override, error, match",
+    [
+        ("bits=0", ValueError, "bits must be a positive integer"),
+        ("method=nope", ValueError, "unknown method 'nope'"),
+        ("dataset=nope", ValueError, "nope"),
+        ("batch_size=60", ValueError, "divisible by the number of devices"),
+        ("batch_size=10000", ValueError, "larger than the training set"),
+        ("optimizer.name=rmsprop", ValueError, "optimizer.name"),
+        ("num_devices=9", ValueError, "num_devices"),
+    ],
+)
+def test_bad_config_values_are_clear_errors(tmp_path, override, error, match):
+    overrides = [override] + (["num_devices=8"] if override == "batch_size=60" else [])
+    with pytest.raises(error, match=match):
+        train(tiny_config(*overrides), tmp_path)
