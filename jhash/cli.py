@@ -9,6 +9,7 @@ at 32 bits and prints a results table.
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import re
 import sys
@@ -83,8 +84,11 @@ def main(argv=None) -> int:
 
     start = time.time()
     metrics = train(config, workdir)
-    title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s)"
-    print(format_table(metrics, title))
+    timing = json.loads((pathlib.Path(workdir) / "timing.json").read_text())
+    title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s"
+    if "epoch_s" in timing:
+        title += f"; {timing['epoch_s']:.2f} s per epoch, evaluation {timing['eval_s']:.1f} s"
+    print(format_table(metrics, title + ")"))
     return 0
 
 

@@ -22,15 +22,21 @@ import numpy as np
 
 from jhash import codes as jcodes
 from jhash import metrics as jmetrics
+from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated
 
 
-def encode(method, params, x, *, batch_size: int = 1024, mesh=None) -> np.ndarray:
-    """+-1 int8 codes (n, bits) of ``x``: the method's model then its ``encode``, in fixed-size batches over ``mesh``."""
+def encode(method, state, x, *, batch_size: int = 1024, mesh=None) -> np.ndarray:
+    """+-1 int8 codes (n, bits) of ``x``: the method's model (in evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``."""
     mesh = mesh or make_mesh(1)
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
-    fn = jax.jit(lambda p, xb: method.encode(method.model.apply(p, xb)).astype(jnp.int8),
-                 in_shardings=(replicated(mesh), data_sharded(mesh)), out_shardings=replicated(mesh))
+
+    def codes_of(params, model_state, xb):
+        u, _ = apply_model(method.model, params, model_state, xb, train=False)
+        return method.encode(u).astype(jnp.int8)
+
+    fn = jax.jit(codes_of, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
+                 out_shardings=replicated(mesh))
     n = len(x)
     out = []
     for start in range(0, n, batch_size):
@@ -38,7 +44,7 @@ def encode(method, params, x, *, batch_size: int = 1024, mesh=None) -> np.ndarra
         pad = batch_size - len(xb)
         if pad:  # one compiled shape for every batch
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
-        out.append(np.asarray(fn(params, xb))[: batch_size - pad])
+        out.append(np.asarray(fn(state.params, state.model_state, xb))[: batch_size - pad])
     return np.concatenate(out) if out else np.zeros((0, 0), np.int8)
 
 
@@ -56,7 +62,7 @@ def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: 
     return out
 
 
-def evaluate_run(config, workdir, *, method=None, params=None, data=None, mesh=None) -> dict:
+def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None) -> dict:
     """Encodes the run's query and database sets, computes the metrics, writes metrics.json and codes.npz.
 
     With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
@@ -68,7 +74,7 @@ def evaluate_run(config, workdir, *, method=None, params=None, data=None, mesh=N
     workdir = pathlib.Path(workdir)
     data = data or trainer.load_experiment_data(config, workdir)
     mesh = mesh or make_mesh(config.num_devices)
-    if method is None or params is None:
+    if method is None or state is None:
         from jhash.train.checkpoint import Checkpointer
 
         method = methods.get_method(config.method).build(config, train_labels=data.y_train)
@@ -76,13 +82,13 @@ def evaluate_run(config, workdir, *, method=None, params=None, data=None, mesh=N
         try:
             target = jax.device_put(trainer.init_state(method, trainer.make_optimizer(
                 config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1]), replicated(mesh))
-            params = ckpt.restore(target).params
+            state = ckpt.restore(target)
         finally:
             ckpt.close()
     xq, yq = data.part("query")
     xd, yd = data.part("database")
-    qc = encode(method, params, xq, batch_size=config.eval.batch_size, mesh=mesh)
-    dc = encode(method, params, xd, batch_size=config.eval.batch_size, mesh=mesh)
+    qc = encode(method, state, xq, batch_size=config.eval.batch_size, mesh=mesh)
+    dc = encode(method, state, xd, batch_size=config.eval.batch_size, mesh=mesh)
     protocol_k = _protocol_k(config)
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius)

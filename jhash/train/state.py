@@ -14,12 +14,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 class TrainState:
     """Everything a step reads and writes; checkpointed whole.
 
+    ``params`` are the trainable parameters, ``model_state`` the model's other variable
+    collections (e.g. batch-norm statistics; an empty dict for most models).
     ``key`` is a raw uint32 PRNG key; the randomness of step ``s`` is ``fold_in(key, s)``,
     so a resumed run draws exactly what an uninterrupted one draws.
     """
 
     step: jax.Array
     params: Any
+    model_state: Any
     opt_state: Any
     method_state: Any
     key: jax.Array

@@ -4,10 +4,11 @@ A run lives in a work dir:
 
   config.json      the full config of the run
   split.npz        the query/train/database split (indices + checksum; reloaded exactly on resume)
-  checkpoints/     orbax checkpoints of the train state (step, params, optimizer, method state, key)
+  checkpoints/     orbax checkpoints of the train state (step, params, model state, optimizer, method state, key)
   metrics.jsonl    training metrics, one JSON object per logged step
   metrics.json     the final retrieval metrics by name (e.g. "map@all"), written by the evaluator
   codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
+  timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation
 
 Everything a step does is a pure function of the train state and the batch; the batch of
 step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import time
 from typing import Any, Callable
 
 import jax
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 
 from jhash import data as jdata
 from jhash import methods
+from jhash.models import apply_model, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, to_python
 from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated
@@ -86,13 +89,15 @@ def make_train_step(method, optimizer, mesh) -> Callable:
         key = jax.random.fold_in(state.key, state.step)
 
         def objective(params):
-            u = method.model.apply(params, batch["x"])
-            return method.loss(u, batch, state.method_state, step=state.step, key=key)
+            u, model_state = apply_model(method.model, params, state.model_state, batch["x"], train=True)
+            loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
+            return loss, (model_state, method_state, metrics)
 
-        (loss, (method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (loss, (model_state, method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, method_state=method_state)
+        new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
+                                  opt_state=opt_state, method_state=method_state)
         return new_state, {"loss": loss, **metrics}
 
     repl = replicated(mesh)
@@ -123,10 +128,11 @@ def read_config(workdir) -> ml_collections.ConfigDict:
 def init_state(method, optimizer, config, sample_x) -> TrainState:
     key = jax.random.PRNGKey(config.seed)
     init_key, step_key = jax.random.split(key)
-    params = method.model.init(init_key, jnp.asarray(sample_x))
+    params, model_state = init_model(method.model, init_key, jnp.asarray(sample_x))
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
+        model_state=model_state,
         opt_state=optimizer.init(params),
         method_state=method.init_state(),
         key=step_key,
@@ -171,17 +177,23 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     batch_sharding = data_sharded(mesh)
     log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
-               disable=not config.progress, leave=False)
+               disable=not config.progress, leave=False, mininterval=1.0)
+    started = time.perf_counter()
+    first_step_done = None  # the first step includes compilation; speed is measured after it
     try:
         for step in range(start, num_steps):
             idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
             batch = {"x": exp.x_train[idx], "y": exp.y_train[idx], "index": idx.astype(np.int32)}
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1
+            if first_step_done is None:
+                jax.block_until_ready(state.step)
+                first_step_done = time.perf_counter()
             host = None
             if done % config.log_every == 0 or done == num_steps:
                 host = {k: to_python(v) for k, v in jax.device_get(metrics).items()}
                 host["epoch"] = done / steps_per_epoch
+                host["time_s"] = time.perf_counter() - started
                 log.write(done, host)
                 bar.set_postfix(loss=f"{host['loss']:.4f}")
             if done % config.checkpoint_every == 0 or done == num_steps:
@@ -193,8 +205,23 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
         bar.close()
         log.close()
         ckpt.close()
+    jax.block_until_ready(state.step)
+    timing = {"steps": num_steps - start, "train_s": time.perf_counter() - started}
+    if first_step_done is not None and num_steps - start > 1:
+        per_step = (time.perf_counter() - first_step_done) / (num_steps - start - 1)
+        timing["epoch_s"] = per_step * steps_per_epoch  # excluding the first (compiling) step
     if not evaluate:
+        _write_timing(workdir, timing)
         return {}
     from jhash import evaluate as jeval  # evaluate imports this module
 
-    return jeval.evaluate_run(config, workdir, method=method, params=state.params, data=exp, mesh=mesh)
+    started = time.perf_counter()
+    results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh)
+    timing["eval_s"] = time.perf_counter() - started
+    _write_timing(workdir, timing)
+    return results
+
+
+def _write_timing(workdir: pathlib.Path, timing: dict) -> None:
+    """Wall-clock times of the last `train` call (timing.json; kept out of metrics.json, which is reproducible)."""
+    (workdir / "timing.json").write_text(json.dumps(timing, indent=2))
