@@ -165,3 +165,13 @@ def test_bad_config_values_are_clear_errors(tmp_path, override, error, match):
     overrides = [override] + (["num_devices=8"] if override == "batch_size=60" else [])
     with pytest.raises(error, match=match):
         train(tiny_config(*overrides), tmp_path)
+
+
+def test_dpsh_mnist_cnn_cpu_variant(shared_data, tmp_path):
+    """DPSH on real MNIST (mnist protocol: 1,000 queries, 5,000 train, 69,000 database), small CNN, 3 epochs."""
+    c = load_config(str(REPO / "experiments/configs/dpsh.py") + ":dataset=mnist,bits=32,cpu=true")
+    c = apply_overrides(c, [f"data_dir={shared_data}", "progress=false"])
+    metrics = train(c, tmp_path)
+    assert metrics["map@all"] >= 0.90, metrics
+    codes = _codes(tmp_path)
+    assert codes["query_codes"].shape == (1000, 4) and codes["database_codes"].shape == (69000, 4)

@@ -1,0 +1,71 @@
+"""Models: output shapes, batch-norm state in training vs evaluation, clear errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jhash.models import apply_model, get_model, init_model
+
+
+@pytest.mark.parametrize("name, shape", [("mlp", (5, 64)), ("mlp", (5, 8, 8, 1)), ("cnn", (5, 28, 28, 1)), ("cnn", (5, 32, 32, 3))])
+@pytest.mark.parametrize("bits", [1, 12, 64])
+def test_outputs_have_bits_columns(name, shape, bits):
+    model = get_model(name, bits=bits)
+    x = jnp.asarray(np.random.default_rng(0).random(shape), jnp.float32)
+    params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
+    u, _ = apply_model(model, params, state, x, train=False)
+    assert u.shape == (5, bits) and u.dtype == jnp.float32
+
+
+def test_batch_norm_statistics_update_in_training_only():
+    model = get_model("cnn", bits=8, channels=(4,), dense=16)
+    x = jnp.asarray(np.random.default_rng(1).random((6, 28, 28, 1)), jnp.float32)
+    params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
+    assert "batch_stats" in state
+    _, same = apply_model(model, params, state, x, train=False)
+    assert same is state
+    _, new = apply_model(model, params, state, x, train=True)
+    before = jax.tree_util.tree_leaves(state)
+    after = jax.tree_util.tree_leaves(new)
+    assert any(not np.allclose(a, b) for a, b in zip(before, after))
+    # In training, batch norm uses the batch's own statistics: the output depends on the batch.
+    u_full, _ = apply_model(model, params, state, x, train=True)
+    u_half, _ = apply_model(model, params, state, x[:3], train=True)
+    assert not np.allclose(u_full[:3], u_half)
+
+
+def test_mlp_has_no_state_and_no_batch_dependence():
+    model = get_model("mlp", bits=8, hidden=(16,))
+    x = jnp.ones((4, 10))
+    params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
+    assert state == {}
+    u, _ = apply_model(model, params, state, x, train=True)
+    np.testing.assert_allclose(u[:2], apply_model(model, params, state, x[:2], train=True)[0], rtol=1e-6)
+
+
+def test_tanh_head_is_bounded():
+    model = get_model("mlp", bits=4, head_activation="tanh")
+    x = 100 * jnp.ones((3, 5))
+    params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
+    u, _ = apply_model(model, params, state, x, train=False)
+    assert float(jnp.max(jnp.abs(u))) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "resnet", "bits": 8}, "unknown model 'resnet'"),
+        ({"name": "mlp", "bits": 0}, "bits must be a positive integer"),
+        ({"name": "mlp", "bits": 8, "channels": (4,)}, r"takes no argument\(s\) \['channels'\]"),
+        ({"name": "cnn", "bits": 8, "head_activation": "relu"}, "head_activation"),
+    ],
+)
+def test_bad_model_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        get_model(**kwargs)
+
+
+def test_cnn_rejects_flat_input():
+    model = get_model("cnn", bits=4)
+    with pytest.raises(ValueError, match="images of shape"):
+        init_model(model, jax.random.PRNGKey(0), jnp.ones((1, 784)))
