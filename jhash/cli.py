@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import sys
@@ -54,7 +55,19 @@ def _split_overrides(extra: list[str]) -> list[str]:
     return out
 
 
+def _deterministic_gpu() -> None:
+    """Asks XLA for deterministic GPU kernels (reductions and scatters without atomics), so a rerun
+    with the same seed gives bit-identical codes on a GPU too. Must run before JAX starts its
+    backend; ``JHASH_NONDETERMINISTIC=1`` opts out. No effect on CPU (already deterministic)."""
+    if os.environ.get("JHASH_NONDETERMINISTIC") == "1":
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+
+
 def main(argv=None) -> int:
+    _deterministic_gpu()
     parser = argparse.ArgumentParser(prog="jhash", description="jhash: supervised learning to hash in JAX")
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train a method (resumes from the work dir's checkpoint), then evaluate")

@@ -35,6 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
         "decay_factor": 0.1,      # for step
     })
     c.batch_size = 128
+    c.augment = "none"            # none | crop_flip (jhash.data.augment), applied inside the step
     c.num_epochs = 10
     c.seed = 0                    # parameter initialisation, data order and per-step randomness
     c.num_devices = 0             # data-parallel devices; 0 = all local devices

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from jhash import data as jdata
 from jhash import methods
+from jhash.data.augment import get_augmentation
 from jhash.models import apply_model, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, to_python
@@ -80,16 +81,21 @@ def validate_config(config) -> None:
         if config[name] <= 0:
             raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
     methods.get_method(config.method)  # unknown method -> ValueError
+    get_augmentation(config.augment)
 
 
-def make_train_step(method, optimizer, mesh) -> Callable:
-    """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state replicated and donated."""
+def make_train_step(method, optimizer, mesh, augment=get_augmentation("none")) -> Callable:
+    """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state replicated and donated.
+
+    ``augment(key, x)`` transforms the batch's inputs first (with a key of its own for the step).
+    """
 
     def train_step(state: TrainState, batch):
-        key = jax.random.fold_in(state.key, state.step)
+        key, augment_key = jax.random.split(jax.random.fold_in(state.key, state.step))
+        x = augment(augment_key, batch["x"])
 
         def objective(params):
-            u, model_state = apply_model(method.model, params, state.model_state, batch["x"], train=True)
+            u, model_state = apply_model(method.model, params, state.model_state, x, train=True)
             loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
             return loss, (model_state, method_state, metrics)
 
@@ -173,7 +179,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
     start = int(state.step)
-    step_fn = make_train_step(method, optimizer, mesh)
+    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment))
     batch_sharding = data_sharded(mesh)
     log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
