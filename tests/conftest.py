@@ -2,6 +2,10 @@
 import os
 import pathlib
 
+# 8 fake CPU devices for the data-parallel tests. They share this machine's 2 cores: XLA's
+# CPU client can then leave a device program unscheduled while the others wait for it in a
+# collective, and it aborts the process after 40 s ("Termination timeout for all gather ...").
+# Seen with the CNN on MNIST, never with the small MLP runs: heavy runs use 1 device.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

@@ -45,9 +45,10 @@ def reference_run(tmp_path_factory):
 
 
 def test_main_job_dpsh_digits_32_bits(tmp_path):
-    """The default `jhash train`: DPSH on digits at 32 bits (all 8 test devices) beats mAP@ALL 0.90."""
+    """The default `jhash train` (one CPU device, as on a user's machine): DPSH on digits at 32 bits beats mAP@ALL 0.90."""
     c = load_config(str(REPO / "experiments/configs/dpsh.py"))
     c.progress = False
+    c.num_devices = 1
     metrics = train(c, tmp_path)
     assert metrics["map@all"] >= 0.90, metrics
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -170,8 +171,18 @@ def test_bad_config_values_are_clear_errors(tmp_path, override, error, match):
 def test_dpsh_mnist_cnn_cpu_variant(shared_data, tmp_path):
     """DPSH on real MNIST (mnist protocol: 1,000 queries, 5,000 train, 69,000 database), small CNN, 3 epochs."""
     c = load_config(str(REPO / "experiments/configs/dpsh.py") + ":dataset=mnist,bits=32,cpu=true")
-    c = apply_overrides(c, [f"data_dir={shared_data}", "progress=false"])
+    c = apply_overrides(c, [f"data_dir={shared_data}", "progress=false", "num_devices=1"])  # see conftest.py
     metrics = train(c, tmp_path)
     assert metrics["map@all"] >= 0.90, metrics
     codes = _codes(tmp_path)
     assert codes["query_codes"].shape == (1000, 4) and codes["database_codes"].shape == (69000, 4)
+
+
+def test_a_start_that_failed_does_not_block_the_work_dir(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset|nope"):
+        train(tiny_config("dataset=nope"), tmp_path)
+    with pytest.raises(ValueError, match="bits"):
+        train(tiny_config("bits=0"), tmp_path)
+    # a different config in the same folder now trains: nothing was checkpointed before
+    assert train(tiny_config("num_epochs=2"), tmp_path)["map@all"] > 0
+    assert json.loads((tmp_path / "config.json").read_text())["num_epochs"] == 2

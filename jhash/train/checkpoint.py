@@ -44,6 +44,15 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    @staticmethod
+    def latest_step_in(directory) -> int | None:
+        """The latest complete checkpoint's step in ``directory`` (None if none), without opening a manager."""
+        directory = pathlib.Path(directory)
+        if not directory.is_dir():
+            return None
+        steps = [int(p.name) for p in directory.iterdir() if p.name.isdigit() and (p / "commit_success.txt").exists()]
+        return max(steps, default=None)
+
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
 

@@ -57,11 +57,16 @@ class ExperimentData:
         return jdata.to_float(self.dataset.x[idx]), np.asarray(self.dataset.y[idx])
 
 
-def load_experiment_data(config, workdir) -> ExperimentData:
-    """Loads ``config.dataset`` and its split; the split is saved in ``workdir/split.npz`` and reloaded (verified) after."""
+def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
+    """Loads ``config.dataset`` and its split.
+
+    The split is drawn and saved in ``workdir/split.npz`` when there is none (or when
+    ``new_split``: a run that has no checkpoint yet), and otherwise reloaded and verified
+    against its checksum and the dataset's fingerprint.
+    """
     dataset = jdata.load(config.dataset, data_dir=config.data_dir or None)
     split_file = pathlib.Path(workdir) / "split.npz"
-    if split_file.exists():
+    if split_file.exists() and not new_split:
         split = jdata.load_split(split_file, dataset=dataset)
     else:
         protocol = jdata.get_protocol(config.protocol or config.dataset)
@@ -110,17 +115,15 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none")) -
     return jax.jit(train_step, in_shardings=(repl, data_sharded(mesh)), out_shardings=(repl, repl), donate_argnums=0)
 
 
-def _write_config(config, workdir: pathlib.Path) -> None:
+def _check_same_config(config, workdir: pathlib.Path) -> None:
+    """A run with checkpoints resumes only under its own config (up to ``_RESUMABLE_FIELDS``)."""
     path = workdir / "config.json"
-    new = json.loads(config.to_json())
-    if path.exists():
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
-        if diff:
-            raise ValueError(
-                f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir"
-            )
-    path.write_text(json.dumps(new, indent=2, sort_keys=True))
+    if not path.exists():
+        raise ValueError(f"workdir {workdir} has checkpoints but no config.json; use a new --workdir")
+    old, new = json.loads(path.read_text()), json.loads(config.to_json())
+    diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
+    if diff:
+        raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:
@@ -161,8 +164,10 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     validate_config(config)
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_config(config, workdir)
-    exp = load_experiment_data(config, workdir)
+    resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
+    if resuming:
+        _check_same_config(config, workdir)
+    exp = load_experiment_data(config, workdir, new_split=not resuming)
     n_train = len(exp.x_train)
     mesh = make_mesh(config.num_devices)
     if config.batch_size > n_train:
@@ -176,8 +181,10 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
     state = jax.device_put(init_state(method, optimizer, config, exp.x_train[:1]), replicated(mesh))
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
-    if ckpt.latest_step() is not None:
+    if resuming:
         state = ckpt.restore(state)
+    else:  # everything above accepted the config: this work dir is now its run's
+        (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True))
     start = int(state.step)
     step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment))
     batch_sharding = data_sharded(mesh)
