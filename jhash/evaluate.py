@@ -10,6 +10,9 @@
                 query_labels, database_labels the labels (class ids (n,) or multi-hot (n, c))
                 query_index, database_index   positions of the items in the dataset
                 bits                          the code length
+  curves.npz    radius, precision_at_radius, recall_at_radius   precision / recall within Hamming radius r = 0..bits
+                k, precision_at_k                               precision of the top k of the ranking
+                pr_k, pr_precision, pr_recall                   the precision-recall curve of the ranking (100 cut-offs)
 """
 from __future__ import annotations
 
@@ -62,8 +65,22 @@ def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: 
     return out
 
 
+def retrieval_curves(query_codes, db_codes, query_labels, db_labels) -> dict:
+    """Curves of a Hamming ranking (numpy arrays, see the module docstring)."""
+    n_db = len(db_codes)
+    p_r, r_r = jmetrics.precision_recall_curve_radius(query_codes, db_codes, query_labels, db_labels)
+    ks = np.unique(np.clip([1, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, n_db], 1, max(n_db, 1)))
+    pr_ks = np.unique(np.linspace(1, n_db, num=min(100, n_db)).round().astype(np.int64))
+    p_rank, r_rank = jmetrics.precision_recall_curve_rank(query_codes, db_codes, query_labels, db_labels, pr_ks)
+    return {
+        "radius": np.arange(len(p_r)), "precision_at_radius": p_r, "recall_at_radius": r_r,
+        "k": ks, "precision_at_k": jmetrics.precision_at_k_curve(query_codes, db_codes, query_labels, db_labels, ks),
+        "pr_k": pr_ks, "pr_precision": p_rank, "pr_recall": r_rank,
+    }
+
+
 def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None) -> dict:
-    """Encodes the run's query and database sets, computes the metrics, writes metrics.json and codes.npz.
+    """Encodes the run's query and database sets, computes the metrics, writes metrics.json, codes.npz and curves.npz.
 
     With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
     checkpoint of the run (this is what ``jhash eval`` does).
@@ -97,6 +114,7 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     np.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
              query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
              bits=np.int64(config.bits))
+    np.savez(workdir / "curves.npz", **retrieval_curves(qc, dc, yq, yd))
     return results
 
 

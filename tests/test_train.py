@@ -58,6 +58,18 @@ def test_main_job_dpsh_digits_32_bits(tmp_path):
     assert codes["database_codes"].shape == (1697, 4) and int(codes["bits"]) == 32
 
 
+def test_curves_agree_with_the_metrics(reference_run):
+    workdir, metrics = reference_run
+    with np.load(workdir / "curves.npz") as f:
+        curves = {k: f[k] for k in f.files}
+    assert curves["precision_at_radius"].shape == (17,)
+    assert curves["precision_at_radius"][2] == pytest.approx(metrics["precision@r2"], abs=1e-12)
+    assert curves["recall_at_radius"][2] == pytest.approx(metrics["recall@r2"], abs=1e-12)
+    assert curves["recall_at_radius"][-1] == pytest.approx(1.0)  # radius = bits retrieves everything
+    assert curves["k"][-1] == 1697 and curves["pr_recall"][-1] == pytest.approx(1.0)
+    assert np.all(np.diff(curves["pr_recall"]) >= 0)
+
+
 def test_learns_beyond_random_codes(reference_run):
     workdir, metrics = reference_run
     codes = _codes(workdir)

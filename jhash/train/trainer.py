@@ -8,6 +8,7 @@ A run lives in a work dir:
   metrics.jsonl    training metrics, one JSON object per logged step
   metrics.json     the final retrieval metrics by name (e.g. "map@all"), written by the evaluator
   codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
+  curves.npz       precision/recall by Hamming radius, precision@k, precision-recall by rank
   timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation
 
 Everything a step does is a pure function of the train state and the batch; the batch of
