@@ -67,6 +67,15 @@ def _deterministic_gpu() -> None:
 
 
 def main(argv=None) -> int:
+    """Runs a command; a bad config, input or data folder prints one line (``jhash: error: ...``) and exits 2."""
+    try:
+        return _main(argv)
+    except (ValueError, FileNotFoundError) as e:  # includes CheckpointError and DataUnavailableError
+        print(f"jhash: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv) -> int:
     _deterministic_gpu()
     parser = argparse.ArgumentParser(prog="jhash", description="jhash: supervised learning to hash in JAX")
     sub = parser.add_subparsers(dest="command", required=True)

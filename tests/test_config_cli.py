@@ -44,3 +44,12 @@ def test_base_config_has_every_trainer_field():
     for field in ("method", "dataset", "bits", "model", "optimizer", "batch_size", "num_epochs", "seed",
                   "num_devices", "checkpoint_every", "eval"):
         assert field in c
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert cli.main(["train", "--config", "experiments/configs/dpsh.py:dataset=digits", "--config.bits=0",
+                     "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jhash: error: config.bits must be a positive integer") and "Traceback" not in err
+    assert cli.main(["eval", "--workdir", str(tmp_path / "nothing")]) == 2
+    assert "a jhash work dir (made by `jhash train`)" in capsys.readouterr().err

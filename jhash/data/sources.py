@@ -30,6 +30,7 @@ from jhash.data.dataset import Dataset
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DataUnavailableError",
     "DATASETS",
     "TFDS_NAMES",
     "cache_dir",
@@ -61,6 +62,10 @@ _CACHE_VERSION = "v1"
 
 
 # --------------------------------------------------------------------------- checksums
+
+
+class DataUnavailableError(FileNotFoundError):
+    """A dataset is neither in local files nor obtainable from TFDS."""
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
@@ -486,7 +491,7 @@ def load_tfds(
         try:
             ds = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
         except Exception as e:
-            raise RuntimeError(
+            raise DataUnavailableError(
                 f"TFDS could not provide {name!r} split {split!r} (data_dir={data_dir}): {e}. "
                 "Offline (or without the packages TFDS needs to download and prepare it), "
                 "point data_dir= at local files instead (see jhash.data.load)."
@@ -596,8 +601,8 @@ def load(name: str, data_dir: PathLike | None = None, source: str = "auto") -> D
         return load_tfds(TFDS_NAMES[name], data_dir=data_dir, jhash_name=name)
     try:
         return load_tfds(TFDS_NAMES[name], jhash_name=name)
-    except RuntimeError as e:
+    except DataUnavailableError as e:
         want = "cifar10-jpeg/cifar10-jpeg.tar.gz or train/, test/ image folders" if name == "cifar10" else (
             "the four IDX files (train-images-idx3-ubyte.gz, ...)")
-        raise RuntimeError(f"{name}: no local files under data_dir={data_dir} (expected {want}), "
+        raise DataUnavailableError(f"{name}: no local files under data_dir={data_dir} (expected {want}), "
                            f"and the TFDS fallback failed: {e}") from e
