@@ -198,3 +198,38 @@ def test_a_start_that_failed_does_not_block_the_work_dir(tmp_path):
     # a different config in the same folder now trains: nothing was checkpointed before
     assert train(tiny_config("num_epochs=2"), tmp_path)["map@all"] > 0
     assert json.loads((tmp_path / "config.json").read_text())["num_epochs"] == 2
+
+
+def test_multilabel_npz_with_a_custom_protocol(tmp_path):
+    """Multi-hot labels end to end: features brought as .npz, a protocol written in the config."""
+    rng = np.random.default_rng(0)
+    n, c, d = 800, 6, 32
+    y = np.zeros((n, c), np.uint8)
+    for i in range(n):
+        y[i, rng.choice(c, size=rng.integers(1, 3), replace=False)] = 1
+    prototypes = rng.normal(size=(c, d))
+    x = (y @ prototypes + 0.5 * rng.normal(size=(n, d))).astype(np.float32)
+    path = tmp_path / "toy_multilabel.npz"
+    np.savez(path, x=x, y=y)
+    c_ = tiny_config(f"dataset={path}", "protocol=custom:n_query=100,n_train=400,map_k=200",
+                     "num_epochs=30", "batch_size=50")
+    metrics = train(c_, tmp_path / "run")
+    codes = _codes(tmp_path / "run")
+    assert codes["query_labels"].shape == (100, 6) and codes["database_codes"].shape == (700, 2)
+    random_map = mean_average_precision(
+        np.where(rng.random((100, 16)) < 0.5, -1, 1), np.where(rng.random((700, 16)) < 0.5, -1, 1),
+        codes["query_labels"], codes["database_labels"])
+    assert "map@200" in metrics
+    assert metrics["map@all"] > random_map + 0.2, (metrics, random_map)
+
+
+def test_custom_protocol_errors():
+    from jhash.data import get_protocol
+
+    assert get_protocol("custom:n_query=10,n_train=20,map_k=5").map_k == 5
+    with pytest.raises(ValueError, match="must set n_train"):
+        get_protocol("custom:n_query=10")
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        get_protocol("custom:n_query=10,size=3")
+    with pytest.raises(ValueError, match="n_query must be an integer"):
+        get_protocol("custom:n_query=ten,n_train=3")

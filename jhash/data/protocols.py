@@ -40,6 +40,7 @@ __all__ = [
     "Split",
     "get_protocol",
     "load_split",
+    "parse_protocol",
     "make_split",
     "save_split",
     "subset",
@@ -177,12 +178,47 @@ PROTOCOLS: dict[str, Protocol] = {
 }  # fmt: skip
 
 
+_CUSTOM_INT_FIELDS = ("n_query", "n_train", "n_database", "query_per_class", "train_per_class", "map_k")
+_CUSTOM_STR_FIELDS = ("query_from", "database")
+
+
+def parse_protocol(spec: str) -> Protocol:
+    """A protocol written out: ``"custom:n_query=100,n_train=500[,query_per_class=10][,map_k=1000]..."``.
+
+    For datasets the named protocols do not cover (e.g. features brought as ``.npz``). Fields
+    are those of :class:`Protocol`; unset ones keep its defaults (queries from all items,
+    database = the rest, mAP@ALL, no size check).
+    """
+    _, _, body = spec.partition(":")
+    fields = {}
+    for item in filter(None, body.split(",")):
+        key, eq, value = (t.strip() for t in item.partition("="))
+        if not eq or key not in _CUSTOM_INT_FIELDS + _CUSTOM_STR_FIELDS:
+            raise ValueError(f"protocol {spec!r}: {item!r} must be FIELD=VALUE with FIELD one of "
+                             f"{', '.join(_CUSTOM_INT_FIELDS + _CUSTOM_STR_FIELDS)}")
+        if key in _CUSTOM_INT_FIELDS:
+            try:
+                fields[key] = int(value)
+            except ValueError:
+                raise ValueError(f"protocol {spec!r}: {key} must be an integer, got {value!r}") from None
+        else:
+            fields[key] = value
+    for key in ("n_query", "n_train"):
+        if key not in fields:
+            raise ValueError(f"protocol {spec!r} must set {key}")
+    fields.setdefault("n_database", None)
+    return Protocol(name=spec, dataset="custom", **fields)
+
+
 def get_protocol(name: str) -> Protocol:
-    """A named protocol; ValueError listing the known names otherwise."""
+    """A named protocol, or one written out as ``"custom:..."`` (:func:`parse_protocol`)."""
+    if name.startswith("custom:"):
+        return parse_protocol(name)
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; known protocols: {', '.join(PROTOCOLS)}") from None
+        raise ValueError(f"unknown protocol {name!r}; known protocols: {', '.join(PROTOCOLS)}, "
+                         "or custom:n_query=...,n_train=...") from None
 
 
 # --------------------------------------------------------------------------- splits
