@@ -25,12 +25,16 @@ import numpy as np
 
 from jhash import codes as jcodes
 from jhash import metrics as jmetrics
+from jhash.data import to_float
 from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated
 
 
-def encode(method, state, x, *, batch_size: int = 1024, mesh=None) -> np.ndarray:
-    """+-1 int8 codes (n, bits) of ``x``: the method's model (in evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``."""
+def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
+    """+-1 int8 codes of ``x[index]`` (all of ``x`` without ``index``): the method's model (in
+    evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``. Items are made
+    model-ready (``jhash.data.to_float``) a batch at a time, so a large uint8 database is never
+    held as float32."""
     mesh = mesh or make_mesh(1)
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
 
@@ -40,15 +44,15 @@ def encode(method, state, x, *, batch_size: int = 1024, mesh=None) -> np.ndarray
 
     fn = jax.jit(codes_of, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
                  out_shardings=replicated(mesh))
-    n = len(x)
+    index = np.arange(len(x)) if index is None else np.asarray(index)
     out = []
-    for start in range(0, n, batch_size):
-        xb = x[start:start + batch_size]
+    for start in range(0, len(index), batch_size):
+        xb = to_float(x[index[start:start + batch_size]])
         pad = batch_size - len(xb)
         if pad:  # one compiled shape for every batch
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
         out.append(np.asarray(fn(state.params, state.model_state, xb))[: batch_size - pad])
-    return np.concatenate(out) if out else np.zeros((0, 0), np.int8)
+    return np.concatenate(out) if out else np.zeros((0, method.model.bits), np.int8)
 
 
 def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2) -> dict:
@@ -102,10 +106,9 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
             state = ckpt.restore(target)
         finally:
             ckpt.close()
-    xq, yq = data.part("query")
-    xd, yd = data.part("database")
-    qc = encode(method, state, xq, batch_size=config.eval.batch_size, mesh=mesh)
-    dc = encode(method, state, xd, batch_size=config.eval.batch_size, mesh=mesh)
+    yq, yd = data.labels("query"), data.labels("database")
+    qc = encode(method, state, data.dataset.x, index=data.split.query, batch_size=config.eval.batch_size, mesh=mesh)
+    dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
     protocol_k = _protocol_k(config)
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius)

@@ -52,10 +52,9 @@ class ExperimentData:
     x_train: np.ndarray
     y_train: np.ndarray
 
-    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Model-ready (x, y) of ``'query'``, ``'train'`` or ``'database'``."""
-        idx = getattr(self.split, name)
-        return jdata.to_float(self.dataset.x[idx]), np.asarray(self.dataset.y[idx])
+    def labels(self, name: str) -> np.ndarray:
+        """Labels of ``'query'``, ``'train'`` or ``'database'``."""
+        return np.asarray(self.dataset.y[getattr(self.split, name)])
 
 
 def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
