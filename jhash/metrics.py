@@ -249,11 +249,6 @@ def _passes_jax(query_codes, db_codes, query_labels, db_labels, q, k, fill, chun
         yield s, e, out
 
 
-def _gather(passes, name):
-    parts = [out[name] for _, _, out in passes]
-    return np.concatenate(parts) if parts else None
-
-
 def distance_histograms(query_codes, db_codes, query_labels, db_labels, *, backend=None,
                         chunk_size=None):
     """Per-query histograms over Hamming distance 0..q, as numpy int64 ``(n_q, q + 1)``.

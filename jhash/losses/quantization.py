@@ -4,12 +4,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jhash import codes
 from jhash.losses._checks import check_codes
 
 
 def binarize(u):
-    """sign(u) with sign(0) = +1, as a float array of +-1 (the convention of :mod:`jhash.codes`)."""
-    return jnp.where(u >= 0, 1.0, -1.0).astype(u.dtype)
+    """:func:`jhash.codes.sign` (sign(0) = +1) in the dtype of ``u``, for use inside losses."""
+    return codes.sign(u).astype(u.dtype)
 
 
 def quantization_error(u):

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from jhash.losses import binarize
+from jhash.codes import sign
 
 
 def _no_state():
@@ -34,4 +34,4 @@ class Method:
     model: nn.Module
     loss: Callable[..., Any]
     init_state: Callable[[], Any] = _no_state
-    encode: Callable[[Any], Any] = binarize
+    encode: Callable[[Any], Any] = sign
