@@ -78,3 +78,36 @@ def dpsh_loss(u, *, labels, eta, bank_u=None, bank_labels=None):
     s = pairwise_similarity(labels, labels_v)
     num_pairs = u.shape[0] * v.shape[0]
     return (pairwise_likelihood(u, v, s) + eta * quantization_error(u)) / num_pairs
+
+
+def _check_pairs(u, v, similarity):
+    check_codes("u", u)
+    check_codes("v", v, bits=u.shape[1])
+    if getattr(similarity, "shape", None) != (u.shape[0], v.shape[0]):
+        raise ValueError(f"similarity must have shape {(u.shape[0], v.shape[0])}; got {getattr(similarity, 'shape', None)}")
+
+
+def inner_product_loss(u, v, similarity):
+    """sum_ij (u_i^T v_j - q s_ij)^2 with s_ij in {-1, +1}: KSH's code inner-product loss on a batch.
+
+    Liu, Wang, Ji, Jiang, Chang, "Supervised hashing with kernels", CVPR 2012, eq. (4):
+    min ||B_l B_l^T - q S||_F^2, S_ij = +1 for similar and -1 for dissimilar pairs. Also the
+    pairwise term of ADSH, DDSH, COSDISH and BDNN. ``similarity`` is given in {0, 1} (as
+    :func:`pairwise_similarity` returns) and mapped to {-1, +1} here. ``u``: (n, q),
+    ``v``: (m, q), ``similarity``: (n, m). Returns the sum over the n * m pairs.
+    """
+    _check_pairs(u, v, similarity)
+    q = u.shape[1]
+    return jnp.sum(jnp.square(u @ v.T - q * (2.0 * similarity - 1.0)))
+
+
+def contrastive_loss(u, v, similarity, *, margin):
+    """DSH's contrastive loss with margin, summed over pairs.
+
+    Liu, Wang, Shan, Chen, "Deep supervised hashing for fast image retrieval", CVPR 2016,
+    eq. (3) (their y = 1 - s):  L_ij = s_ij / 2 ||u_i - v_j||^2 + (1 - s_ij) / 2 max(m - ||u_i - v_j||^2, 0).
+    The paper's margin is m = 2q. ``u``: (n, q), ``v``: (m, q), ``similarity``: (n, m) in {0, 1}.
+    """
+    _check_pairs(u, v, similarity)
+    d2 = jnp.sum(jnp.square(u[:, None, :] - v[None, :, :]), axis=-1)
+    return jnp.sum(0.5 * similarity * d2 + 0.5 * (1.0 - similarity) * jnp.maximum(margin - d2, 0.0))

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import flax.linen as nn
 
 from jhash.codes import sign
+from jhash.models import get_model
 
 
 def _no_state():
@@ -35,3 +36,23 @@ class Method:
     loss: Callable[..., Any]
     init_state: Callable[[], Any] = _no_state
     encode: Callable[[Any], Any] = sign
+
+
+def hyperparameters(config, name: str, defaults: dict) -> dict:
+    """``defaults`` updated with ``config.<name>``; unknown keys are a clear error (a typo must not pass silently)."""
+    given = dict(config.get(name, {}) or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"config.{name} has unknown key(s) {unknown}; {name} takes {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def build_model(config) -> nn.Module:
+    """The backbone of ``config.model`` (name plus keyword arguments) with ``config.bits`` outputs."""
+    kwargs = {k: v for k, v in config.model.items() if k != "name"}
+    return get_model(config.model.name, bits=config.bits, **kwargs)
+
+
+def encode_u(out):
+    """sign of ``out['u']``: the encoder of methods whose model returns a dict (e.g. with classifier logits)."""
+    return sign(out["u"])

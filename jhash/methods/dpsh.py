@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jhash.losses import dpsh_loss, quantization_error
-from jhash.methods.base import Method
-from jhash.models import get_model
+from jhash.methods.base import Method, build_model, hyperparameters
 
 
 def defaults() -> dict:
@@ -31,12 +30,11 @@ def defaults() -> dict:
 
 def build(config, *, train_labels) -> Method:
     """DPSH for ``config`` (bits, model, dpsh.eta, dpsh.memory_bank); ``train_labels``: labels of the training set."""
-    hp = {**defaults(), **dict(config.get("dpsh", {}))}
+    hp = hyperparameters(config, "dpsh", defaults())
     eta = float(hp["eta"])
     if eta < 0:
         raise ValueError(f"dpsh.eta must be >= 0, got {eta}")
-    model_kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    model = get_model(config.model.name, bits=config.bits, **model_kwargs)
+    model = build_model(config)
     n_train = len(train_labels)
 
     def init_state():

@@ -5,6 +5,6 @@ and returns real-valued outputs of shape (batch, q). The sign of the outputs giv
 code; what happens between (tanh, straight-through, ...) is a method's choice, not the
 model's.
 """
-from jhash.models.nets import CNN, MLP, HashHead, apply_model, get_model, init_model
+from jhash.models.nets import CNN, MLP, CodeClassifier, HashHead, apply_model, get_model, init_model
 
-__all__ = ["CNN", "MLP", "HashHead", "apply_model", "get_model", "init_model"]
+__all__ = ["CNN", "MLP", "CodeClassifier", "HashHead", "apply_model", "get_model", "init_model"]

@@ -79,6 +79,32 @@ class CNN(nn.Module):
         return HashHead(self.bits, self.head_activation)(h)
 
 
+class CodeClassifier(nn.Module):
+    """A hashing network with a linear classifier on its codes: returns ``{'u': u, 'logits': W d(u) + c}``.
+
+    ``d`` is the discretizer called ``on`` (:mod:`jhash.discretize`; a step-independent one:
+    ``'sign_ste'`` for GreedyHash's classifier on the binary codes, ``'tanh'`` or
+    ``'identity'`` for a classifier on relaxed codes). Methods with pointwise supervision
+    (GreedyHash, DHAG, DSEH) wrap their backbone in it; ``u`` is what gets encoded.
+    """
+
+    backbone: nn.Module
+    num_classes: int
+    on: str = "sign_ste"
+
+    @property
+    def bits(self) -> int:
+        return self.backbone.bits
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        from jhash.discretize import get_discretizer
+
+        u = self.backbone(x, train=train)
+        logits = nn.Dense(self.num_classes, name="classifier")(get_discretizer(self.on)(u))
+        return {"u": u, "logits": logits}
+
+
 _MODELS = {"mlp": MLP, "cnn": CNN}
 
 
