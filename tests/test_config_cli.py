@@ -27,7 +27,7 @@ def test_dpsh_config_file_and_overrides():
 
 
 def test_unknown_dataset_in_config_and_missing_file():
-    with pytest.raises(ValueError, match="no settings for dataset 'imagenet'"):
+    with pytest.raises(ValueError, match="no experiment settings for dataset 'imagenet'"):
         load_config("experiments/configs/dpsh.py:dataset=imagenet")
     with pytest.raises(FileNotFoundError, match="not found"):
         load_config("experiments/configs/nope.py")
