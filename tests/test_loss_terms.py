@@ -368,3 +368,25 @@ def test_cauchy_and_margin_gradients_and_quantization():
     assert float(losses.cauchy_quantization(jnp.asarray(np.sign(u)), gamma=20.0)) < 1e-6  # binary codes cost nothing
     with pytest.raises(ValueError, match="positive_weight"):
         losses.weighted_pairwise_likelihood(jnp.asarray(u), jnp.asarray(v), s, scale=1.0, positive_weight="auto")
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_multilevel_ranking_loss_matches_loops(multilabel):
+    rng = np.random.default_rng(9)
+    n, q = 7, 8
+    u = _u(n, q, rng=rng)
+    y = _labels(n, 4, multilabel, rng=rng)
+    r = (y[:, None] == y[None, :]).astype(float) if y.ndim == 1 else (y @ y.T).astype(float)
+    u64 = u.astype(np.float64)
+    d = lambda i, j: 0.5 * (q - u64[i] @ u64[j])
+    num = den = 0.0
+    for a, i, j in itertools.product(range(n), repeat=3):
+        if len({a, i, j}) == 3 and r[a, i] > r[a, j]:
+            w = 2 ** r[a, i] - 2 ** r[a, j]
+            num += w * max(0.0, 1.5 + d(a, i) - d(a, j))
+            den += w
+    got = jax.jit(lambda u: losses.multilevel_ranking_loss(u, jnp.asarray(y), margin=1.5))(jnp.asarray(u))
+    np.testing.assert_allclose(float(got), num / den, rtol=1e-5)
+    if not multilabel:  # one level of relevance: the triplet hinge (up to triplets with i or j = a, which have no weight)
+        np.testing.assert_allclose(float(got), float(losses.triplet_margin_loss(jnp.asarray(u), jnp.asarray(y), margin=1.5)),
+                                   rtol=1e-5)

@@ -3,7 +3,8 @@
 Every loss takes arrays and keyword arguments, documents its shapes, raises a ValueError on
 bad shapes, and returns a scalar. A method's objective is a weighted sum of such terms.
 """
-from jhash.losses.multiwise import (mutual_information, mutual_information_loss, relaxed_hamming,
+from jhash.losses.multiwise import (multilevel_ranking_loss, mutual_information, mutual_information_loss,
+                                    relaxed_hamming, shared_label_counts,
                                     soft_distance_histogram, tie_aware_ap_relaxed, tie_aware_ndcg_relaxed,
                                     triplet_likelihood_loss, triplet_margin_loss, valid_triplets)
 from jhash.losses.pairwise import (cauchy_cross_entropy, cauchy_quantization, contrastive_loss, cosine_hamming,
@@ -14,6 +15,7 @@ from jhash.losses.quantization import (binarize, bit_balance_penalty, bit_decorr
                                        l1_quantization, log_cosh_quantization, quantization_error)
 
 __all__ = [
+    "multilevel_ranking_loss", "shared_label_counts",
     "cauchy_cross_entropy", "cauchy_quantization", "cosine_hamming", "margin_t_loss", "weighted_pairwise_likelihood",
     "binarize", "bit_balance_penalty", "bit_decorrelation_penalty", "classification_loss", "contrastive_loss",
     "cubic_penalty", "dpsh_loss", "inner_product_loss", "l1_quantization", "log_cosh_quantization",

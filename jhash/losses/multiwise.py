@@ -174,3 +174,33 @@ def tie_aware_ndcg_relaxed(phi, labels, *, num_bins: int):
     dcg = jnp.sum(g / jnp.log2(big_c - c + (c + 1.0) / 2.0 + 1.0), axis=1)
     ideal = jnp.sum(-jnp.sort(-gain, axis=1) / jnp.log2(jnp.arange(2, n + 2, dtype=phi.dtype)), axis=1)
     return jnp.where(ideal > 0, dcg / jnp.where(ideal > 0, ideal, 1.0), 1.0)
+
+
+def shared_label_counts(labels):
+    """r_ij: how many labels items i and j share (1 / 0 for class ids). (n,) or (n, c) -> (n, n) float."""
+    if labels.ndim == 1:
+        return (labels[:, None] == labels[None, :]).astype(jnp.float32)
+    y = labels.astype(jnp.float32)
+    return y @ y.T
+
+
+def multilevel_ranking_loss(u, labels, *, margin):
+    """DSRH's surrogate of NDCG on multilevel similarities: a gain-weighted triplet hinge, the weighted mean over the batch.
+
+    Zhao, Huang, Wang, Tan, "Deep semantic ranking based hashing for multi-label image
+    retrieval", CVPR 2015, eq. (4)-(6): every item q of the batch is a query; for items i, j
+    with r_qi > r_qj (r = shared labels) the ranking should put i first, and the hinge
+    max(0, margin + d(q, i) - d(q, j)) is weighted by the NDCG gain difference
+    w = 2^{r_qi} - 2^{r_qj}, d the relaxed Hamming distance. We normalise by the total weight
+    (the paper's constant Z). With class ids it is a triplet hinge.
+    """
+    check_codes("u", u)
+    check_labels("labels", labels, u.shape[0])
+    n = u.shape[0]
+    r = shared_label_counts(labels)
+    gain = jnp.exp2(r)
+    off = 1.0 - jnp.eye(n, dtype=u.dtype)
+    weights = jnp.maximum(gain[:, :, None] - gain[:, None, :], 0.0) * off[:, :, None] * off[:, None, :]
+    d = relaxed_hamming(u, u)
+    hinge = jnp.maximum(margin + d[:, :, None] - d[:, None, :], 0.0)
+    return jnp.sum(weights * hinge) / jnp.maximum(jnp.sum(weights), 1e-12)

@@ -91,6 +91,7 @@ class CodeClassifier(nn.Module):
     backbone: nn.Module
     num_classes: int
     on: str = "sign_ste"
+    use_bias: bool = True
 
     @property
     def bits(self) -> int:
@@ -101,7 +102,7 @@ class CodeClassifier(nn.Module):
         from jhash.discretize import get_discretizer
 
         u = self.backbone(x, train=train)
-        logits = nn.Dense(self.num_classes, name="classifier")(get_discretizer(self.on)(u))
+        logits = nn.Dense(self.num_classes, use_bias=self.use_bias, name="classifier")(get_discretizer(self.on)(u))
         return {"u": u, "logits": logits}
 
 

@@ -1,0 +1,25 @@
+"""DMDH: Chen, Yuan, Lu, Tian, Zhou, "Deep hashing via discrepancy minimization", CVPR 2018.
+
+Taylor-expansion surrogate of the discrete pairwise loss with a growing discrepancy weight (our reconstruction).
+See jhash/methods/dmdh.py for the equations, the defaults and
+where we follow or differ from the authors' code.
+
+Run (from the repository root; the shared settings of each dataset are those of
+jhash.config.experiment_config: the same network and budget for every method):
+  jhash train --config experiments/configs/dmdh.py:dataset=digits,bits=32 --workdir runs/dmdh-digits
+  jhash train --config experiments/configs/dmdh.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/dmdh-mnist
+  jhash train --config experiments/configs/dmdh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/dmdh-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
+hyperparameter with e.g. ``--config.dmdh.<name>=<value>``.
+
+Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
+"""
+from jhash.config import experiment_config, parse_arg
+from jhash.methods import dmdh
+
+
+def get_config(arg=None):
+    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
+    c = experiment_config("dmdh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
+    c.dmdh = dmdh.defaults()
+    return c

@@ -1,0 +1,25 @@
+"""DSRH: Zhao, Huang, Wang, Tan, "Deep semantic ranking based hashing for multi-label image retrieval", CVPR 2015.
+
+Gain-weighted multilevel ranking hinge plus a bit-balance term (our reconstruction of the constants).
+See jhash/methods/dsrh.py for the equations, the defaults and
+where we follow or differ from the authors' code.
+
+Run (from the repository root; the shared settings of each dataset are those of
+jhash.config.experiment_config: the same network and budget for every method):
+  jhash train --config experiments/configs/dsrh.py:dataset=digits,bits=32 --workdir runs/dsrh-digits
+  jhash train --config experiments/configs/dsrh.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/dsrh-mnist
+  jhash train --config experiments/configs/dsrh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/dsrh-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
+hyperparameter with e.g. ``--config.dsrh.<name>=<value>``.
+
+Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
+"""
+from jhash.config import experiment_config, parse_arg
+from jhash.methods import dsrh
+
+
+def get_config(arg=None):
+    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
+    c = experiment_config("dsrh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
+    c.dsrh = dsrh.defaults()
+    return c

@@ -1,0 +1,25 @@
+"""TALR: He, Cakir, Bargal, Sclaroff, "Hashing as tie-aware learning to rank", CVPR 2018.
+
+Relaxed tie-aware AP (objective=ap, the default) or NDCG (objective=ndcg) by soft histogram binning.
+See jhash/methods/talr.py for the equations, the defaults and
+where we follow or differ from the authors' code.
+
+Run (from the repository root; the shared settings of each dataset are those of
+jhash.config.experiment_config: the same network and budget for every method):
+  jhash train --config experiments/configs/talr.py:dataset=digits,bits=32 --workdir runs/talr-digits
+  jhash train --config experiments/configs/talr.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/talr-mnist
+  jhash train --config experiments/configs/talr.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/talr-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
+hyperparameter with e.g. ``--config.talr.<name>=<value>``.
+
+Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
+"""
+from jhash.config import experiment_config, parse_arg
+from jhash.methods import talr
+
+
+def get_config(arg=None):
+    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
+    c = experiment_config("talr", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
+    c.talr = talr.defaults()
+    return c
