@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     """Runs a command; a bad config, input or data folder prints one line (``jhash: error: ...``) and exits 2."""
     try:
         return _main(argv)
-    except (ValueError, FileNotFoundError) as e:  # includes CheckpointError and DataUnavailableError
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:  # includes CheckpointError, DataUnavailableError
         print(f"jhash: error: {e}", file=sys.stderr)
         return 2
 

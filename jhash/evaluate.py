@@ -30,20 +30,12 @@ from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated
 
 
-def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
-    """+-1 int8 codes of ``x[index]`` (all of ``x`` without ``index``): the method's model (in
-    evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``. Items are made
-    model-ready (``jhash.data.to_float``) a batch at a time, so a large uint8 database is never
-    held as float32."""
+def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype) -> np.ndarray:
+    """``fn(params, model_state, xb)`` over ``x[index]`` in fixed-size batches sharded over ``mesh``, on the host."""
     mesh = mesh or make_mesh(1)
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
-
-    def codes_of(params, model_state, xb):
-        u, _ = apply_model(method.model, params, model_state, xb, train=False)
-        return method.encode(u).astype(jnp.int8)
-
-    fn = jax.jit(codes_of, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
-                 out_shardings=replicated(mesh))
+    jitted = jax.jit(fn, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
+                     out_shardings=replicated(mesh))
     index = np.arange(len(x)) if index is None else np.asarray(index)
     out = []
     for start in range(0, len(index), batch_size):
@@ -51,8 +43,34 @@ def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -
         pad = batch_size - len(xb)
         if pad:  # one compiled shape for every batch
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
-        out.append(np.asarray(fn(state.params, state.model_state, xb))[: batch_size - pad])
-    return np.concatenate(out) if out else np.zeros((0, method.model.bits), np.int8)
+        out.append(np.asarray(jitted(state.params, state.model_state, xb))[: batch_size - pad])
+    return np.concatenate(out) if out else np.zeros((0, width), dtype)
+
+
+def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
+    """+-1 int8 codes of ``x[index]`` (all of ``x`` without ``index``): the method's model (in
+    evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``. Items are made
+    model-ready (``jhash.data.to_float``) a batch at a time, so a large uint8 database is never
+    held as float32."""
+
+    def codes_of(params, model_state, xb):
+        u, _ = apply_model(method.model, params, model_state, xb, train=False)
+        return method.encode(u).astype(jnp.int8)
+
+    return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8)
+
+
+def extract_features(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
+    """The backbone's features before the hash layer (what :class:`jhash.models.MLP` and
+    :class:`~jhash.models.CNN` sow as ``'features'``), float32 (n, d), batched like :func:`encode`."""
+
+    def features_of(params, model_state, xb):
+        _, sown = method.model.apply({"params": params, **model_state}, xb, train=False, mutable=["intermediates"])
+        leaves = [v for path, v in jax.tree_util.tree_flatten_with_path(sown["intermediates"])[0]
+                  if "features" in jax.tree_util.keystr(path)]
+        return leaves[0]
+
+    return _map_batches(features_of, state, x, index, batch_size, mesh, 0, np.float32)
 
 
 def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2) -> dict:

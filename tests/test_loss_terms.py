@@ -390,3 +390,39 @@ def test_multilevel_ranking_loss_matches_loops(multilabel):
     if not multilabel:  # one level of relevance: the triplet hinge (up to triplets with i or j = a, which have no weight)
         np.testing.assert_allclose(float(got), float(losses.triplet_margin_loss(jnp.asarray(u), jnp.asarray(y), margin=1.5)),
                                    rtol=1e-5)
+
+
+# ---------------------------------------------------------------- every term under jit and vmap
+
+_Y = np.array([0, 1, 0, 2, 1, 0], np.int32)
+_S = jnp.asarray(_sim(_Y, _Y), jnp.float32)
+TERMS = {
+    "quantization_error": lambda u: losses.quantization_error(u),
+    "l1_quantization": lambda u: losses.l1_quantization(u),
+    "log_cosh_quantization": lambda u: losses.log_cosh_quantization(u),
+    "cubic_penalty": lambda u: losses.cubic_penalty(u),
+    "bit_balance_penalty": lambda u: losses.bit_balance_penalty(u),
+    "bit_decorrelation_penalty": lambda u: losses.bit_decorrelation_penalty(u),
+    "dpsh_loss": lambda u: losses.dpsh_loss(u, labels=jnp.asarray(_Y), eta=1.0),
+    "inner_product_loss": lambda u: losses.inner_product_loss(u, u, _S),
+    "contrastive_loss": lambda u: losses.contrastive_loss(u, u, _S, margin=4.0),
+    "weighted_pairwise_likelihood": lambda u: losses.weighted_pairwise_likelihood(u, u, _S, scale=0.5),
+    "cauchy_cross_entropy": lambda u: losses.cauchy_cross_entropy(u, u, _S, gamma=20.0),
+    "cauchy_quantization": lambda u: losses.cauchy_quantization(u, gamma=20.0),
+    "margin_t_loss": lambda u: losses.margin_t_loss(u, u, _S, gamma=10.0, margin=2.0),
+    "triplet_likelihood_loss": lambda u: losses.triplet_likelihood_loss(u, jnp.asarray(_Y), margin=1.0),
+    "triplet_margin_loss": lambda u: losses.triplet_margin_loss(u, jnp.asarray(_Y), margin=1.0),
+    "multilevel_ranking_loss": lambda u: losses.multilevel_ranking_loss(u, jnp.asarray(_Y), margin=1.0),
+    "mutual_information_loss": lambda u: losses.mutual_information_loss(jnp.tanh(u), jnp.asarray(_Y), num_bins=2),
+    "tie_aware_ap_relaxed": lambda u: jnp.mean(losses.tie_aware_ap_relaxed(jnp.tanh(u), jnp.asarray(_Y), num_bins=2)),
+    "tie_aware_ndcg_relaxed": lambda u: jnp.mean(losses.tie_aware_ndcg_relaxed(jnp.tanh(u), jnp.asarray(_Y), num_bins=2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TERMS))
+def test_every_term_is_jittable_and_vmappable(name):
+    fn = TERMS[name]
+    batch = jnp.asarray(np.random.default_rng(4).normal(size=(3, 6, 4)), jnp.float32)
+    one_by_one = np.array([float(fn(b)) for b in batch])
+    np.testing.assert_allclose(jax.jit(jax.vmap(fn))(batch), one_by_one, rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(np.asarray(jax.grad(lambda u: jnp.sum(jax.vmap(fn)(u)))(batch))))

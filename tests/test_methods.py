@@ -61,3 +61,13 @@ def test_unknown_or_bad_hyperparameters_are_clear_errors(tmp_path):
         methods.get_method("dch").build(c, train_labels=np.zeros(10, np.int32))
     with pytest.raises(ValueError, match="talr.objective must be one of"):
         methods.get_method("talr").build(method_config("talr", "talr.objective=map"), train_labels=np.zeros(10, np.int32))
+
+
+def test_a_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):
+    from jhash.train.checkpoint import Checkpointer
+
+    c = method_config("dsh", "optimizer.learning_rate=1e30", "num_epochs=10", "checkpoint_every=1", "log_every=50")
+    with pytest.raises(FloatingPointError, match="NaN or infinite by step"):
+        train(c, tmp_path)
+    last = Checkpointer.latest_step_in(tmp_path / "checkpoints")
+    assert last is not None and last < 70  # checkpoints up to the last finite state, none after

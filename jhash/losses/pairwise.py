@@ -152,7 +152,7 @@ def weighted_pairwise_likelihood(u, v, similarity, *, scale, positive_weight=1.0
 def cosine_hamming(u, v, eps: float = 1e-6):
     """d_ij = q / 2 (1 - cos(u_i, v_j)): the Hamming distance of +-1 codes extended to real vectors (DCH, MMHH)."""
     norms = jnp.sqrt(jnp.sum(u * u, axis=1, keepdims=True) + eps) * jnp.sqrt(jnp.sum(v * v, axis=1) + eps)
-    return 0.5 * u.shape[1] * (1.0 - (u @ v.T) / norms)
+    return jnp.maximum(0.5 * u.shape[1] * (1.0 - (u @ v.T) / norms), 0.0)  # rounding can make 1 - cos < 0
 
 
 def cauchy_cross_entropy(u, v, similarity, *, gamma, positive_weight="balanced", mask=None):

@@ -36,6 +36,7 @@ class MLP(nn.Module):
         h = x.reshape((x.shape[0], -1))
         for i, width in enumerate(self.hidden):
             h = nn.relu(nn.Dense(width, name=f"dense{i}")(h))
+        self.sow("intermediates", "features", h)
         return HashHead(self.bits, self.head_activation)(h)
 
 
@@ -76,6 +77,7 @@ class CNN(nn.Module):
         h = h.reshape((h.shape[0], -1))
         h = nn.Dense(self.dense, use_bias=not self.batch_norm, name="dense")(h)
         h = nn.relu(self._norm(h, train, "bn_dense"))
+        self.sow("intermediates", "features", h)
         return HashHead(self.bits, self.head_activation)(h)
 
 

@@ -205,11 +205,15 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
             host = None
             if done % config.log_every == 0 or done == num_steps:
                 host = {k: to_python(v) for k, v in jax.device_get(metrics).items()}
+                if host["loss"] is None:  # to_python maps NaN / inf to None
+                    _diverged(config, "loss", done, ckpt)
                 host["epoch"] = done / steps_per_epoch
                 host["time_s"] = time.perf_counter() - started
                 log.write(done, host)
                 bar.set_postfix(loss=f"{host['loss']:.4f}")
             if done % config.checkpoint_every == 0 or done == num_steps:
+                if not _all_finite(state.params):  # never overwrite a good checkpoint with a diverged state
+                    _diverged(config, "parameters", done, ckpt)
                 ckpt.save(done, state)
             bar.update(1)
             if host is not None and on_step is not None:
@@ -233,6 +237,17 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     timing["eval_s"] = time.perf_counter() - started
     _write_timing(workdir, timing)
     return results
+
+
+@jax.jit
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+def _diverged(config, what: str, step: int, ckpt) -> None:
+    raise FloatingPointError(
+        f"the {what} of {config.method} became NaN or infinite by step {step}; the last good checkpoint "
+        f"(step {ckpt.latest_step()}) is kept. Try a smaller optimizer.learning_rate.")
 
 
 def _write_timing(workdir: pathlib.Path, timing: dict) -> None:
