@@ -83,6 +83,22 @@ def experiment_config(method: str, *, dataset: str, bits: int, cpu: bool = False
     return c
 
 
+def method_config(method: str, *, dataset: str = "mnist"):
+    """The ``get_config(arg)`` of a method's config file: :func:`experiment_config` for the dataset, bits and
+    ``cpu`` given in ``arg`` (default ``dataset``, 32 bits, full size), plus the method's defaults in
+    ``config.<method>`` (``jhash.methods.<method>.defaults()``)."""
+
+    def get_config(arg=None):
+        from jhash import methods
+
+        args = parse_arg(arg, dataset=dataset, bits=32, cpu=False)
+        c = experiment_config(method, dataset=args.dataset, bits=args.bits, cpu=args.cpu)
+        c[method] = methods.get_method(method).defaults()
+        return c
+
+    return get_config
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
 

@@ -14,12 +14,6 @@ hyperparameter with e.g. ``--config.dch.<name>=<value>``.
 
 Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
 """
-from jhash.config import experiment_config, parse_arg
-from jhash.methods import dch
+from jhash.config import method_config
 
-
-def get_config(arg=None):
-    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
-    c = experiment_config("dch", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
-    c.dch = dch.defaults()
-    return c
+get_config = method_config("dch")

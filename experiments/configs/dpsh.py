@@ -15,12 +15,6 @@ Expected at 32 bits (experiments/results/dpsh.md; 2-core CPU unless noted):
   cifar10  mAP@ALL 0.448 (150 epochs, small CNN from scratch, CIFAR-10 (JPEG); 43 s on an H200);
            below the paper's 0.744, which fine-tunes an ImageNet-pretrained VGG-F
 """
-from jhash.config import experiment_config, parse_arg
-from jhash.methods import dpsh
+from jhash.config import method_config
 
-
-def get_config(arg=None):
-    arg = parse_arg(arg, dataset="digits", bits=32, cpu=False)
-    c = experiment_config("dpsh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
-    c.dpsh = dpsh.defaults()  # eta = 10 (the authors' CIFAR-10 setting), memory bank on
-    return c
+get_config = method_config("dpsh", dataset="digits")  # eta = 10 (the authors' CIFAR-10 setting), memory bank on

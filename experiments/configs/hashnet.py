@@ -14,12 +14,6 @@ hyperparameter with e.g. ``--config.hashnet.<name>=<value>``.
 
 Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
 """
-from jhash.config import experiment_config, parse_arg
-from jhash.methods import hashnet
+from jhash.config import method_config
 
-
-def get_config(arg=None):
-    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
-    c = experiment_config("hashnet", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
-    c.hashnet = hashnet.defaults()
-    return c
+get_config = method_config("hashnet")

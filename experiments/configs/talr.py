@@ -14,12 +14,6 @@ hyperparameter with e.g. ``--config.talr.<name>=<value>``.
 
 Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
 """
-from jhash.config import experiment_config, parse_arg
-from jhash.methods import talr
+from jhash.config import method_config
 
-
-def get_config(arg=None):
-    arg = parse_arg(arg, dataset="mnist", bits=32, cpu=False)
-    c = experiment_config("talr", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)
-    c.talr = talr.defaults()
-    return c
+get_config = method_config("talr")
