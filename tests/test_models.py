@@ -69,3 +69,42 @@ def test_cnn_rejects_flat_input():
     model = get_model("cnn", bits=4)
     with pytest.raises(ValueError, match="images of shape"):
         init_model(model, jax.random.PRNGKey(0), jnp.ones((1, 784)))
+
+
+def test_code_classifier_reads_the_binary_codes():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jhash.models import CodeClassifier, get_model, init_model, apply_model
+
+    model = CodeClassifier(get_model("mlp", bits=6, hidden=(8,)), num_classes=3, on="sign_ste", use_bias=False)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+    params, state = init_model(model, jax.random.PRNGKey(0), x)
+    out, _ = apply_model(model, params, state, x, train=False)
+    assert model.bits == 6 and out["u"].shape == (5, 6) and out["logits"].shape == (5, 3)
+    w = np.asarray(params["classifier"]["kernel"])
+    b = np.where(np.asarray(out["u"]) >= 0, 1.0, -1.0)
+    np.testing.assert_allclose(out["logits"], b @ w, rtol=1e-5, atol=1e-6)
+    assert "bias" not in params["classifier"]
+
+
+def test_extract_features_is_the_layer_before_the_hash_head():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jhash.evaluate import extract_features
+    from jhash.methods.base import Method
+    from jhash.models import get_model, init_model
+    from jhash.train.state import TrainState
+
+    model = get_model("mlp", bits=4, hidden=(7,))
+    x = np.random.default_rng(1).normal(size=(11, 3)).astype(np.float32)
+    params, model_state = init_model(model, jax.random.PRNGKey(1), jnp.asarray(x[:1]))
+    state = TrainState(step=0, params=params, model_state=model_state, opt_state=None, method_state={}, key=None)
+    method = Method(name="m", model=model, loss=None)
+    got = extract_features(method, state, x, batch_size=4)
+    d = params["dense0"]
+    want = np.maximum(x @ np.asarray(d["kernel"]) + np.asarray(d["bias"]), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
