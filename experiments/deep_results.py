@@ -149,8 +149,8 @@ def main(argv=None):
     root = pathlib.Path(args.workdir or f"runs/deep_{args.dataset}")
     out = pathlib.Path(args.out or REPO / f"experiments/results/deep_{args.dataset}.md")
     rows: dict = {}
-    for bits in args.bits:
-        for seed in args.seeds:
+    for seed in args.seeds:  # every code length of a seed before the next seed: a full table early
+        for bits in args.bits:
             for m in args.methods:
                 wd = root / f"{m}-{bits}-{seed}"
                 r = run_one(m, args.dataset, bits, seed, args, wd)

@@ -71,3 +71,21 @@ def test_a_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_
         train(c, tmp_path)
     last = Checkpointer.latest_step_in(tmp_path / "checkpoints")
     assert last is not None and last < 70  # checkpoints up to the last finite state, none after
+
+
+def test_results_script_writes_the_table(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deep_results", REPO / "experiments/deep_results.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "table.md"
+    args = ["--dataset", "digits", "--bits", "8", "--seeds", "0", "--methods", "dch", "--epochs", "3",
+            "--workdir", str(tmp_path / "runs"), "--out", str(out)]
+    script.main(args)
+    table = out.read_text()
+    for row in ("| dpsh |", "| dch |", "| lsh |", "## mAP@ALL", "## Check"):
+        assert row in table
+    first = table
+    script.main(args)  # finished runs are skipped: the same table
+    assert out.read_text() == first
