@@ -233,3 +233,40 @@ def test_custom_protocol_errors():
         get_protocol("custom:n_query=10,size=3")
     with pytest.raises(ValueError, match="n_query must be an integer"):
         get_protocol("custom:n_query=ten,n_train=3")
+
+
+def _tensorboard_scalars(logdir):
+    """{tag: [(step, value)]} read from the TFRecord-framed event files (independent of the writer)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = {}
+    for path in sorted(pathlib.Path(logdir).glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+            pos += 12 + length + 4
+            for v in event.summary.value:
+                out.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return out
+
+
+def test_manifest_and_tensorboard_logs(reference_run):
+    from jhash.data import load_split
+
+    reference_run, _ = reference_run
+    manifest = json.loads((reference_run / "manifest.json").read_text())
+    split = load_split(reference_run / "split.npz")
+    assert manifest["status"] == "finished" and manifest["calls"][-1]["steps"] == 140
+    assert manifest["split"]["checksum"] == split.checksum
+    assert manifest["config"] == json.loads((reference_run / "config.json").read_text())
+    assert manifest["packages"]["jax"] == jax.__version__
+    assert manifest["devices"]["count"] == 1 and manifest["devices"]["platform"] == "cpu"
+    assert len(manifest["dataset"]["fingerprint"]) == 64
+    logged = [json.loads(line) for line in (reference_run / "metrics.jsonl").read_text().splitlines()]
+    board = _tensorboard_scalars(reference_run / "tensorboard")
+    assert [s for s, _ in board["loss"]] == [row["step"] for row in logged]
+    np.testing.assert_allclose([v for _, v in board["loss"]], [row["loss"] for row in logged], rtol=1e-6)

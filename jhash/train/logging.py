@@ -48,3 +48,27 @@ class JsonlWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+class TensorBoardWriter:
+    """The same scalars as :class:`JsonlWriter`, as TensorBoard event files in ``logdir`` (tensorboardX's writer).
+
+    ``resume_step``: events of later steps (from a run stopped before its next checkpoint)
+    are purged by TensorBoard when the resumed run writes its first event, so the curves
+    read like an uninterrupted run's. View with ``tensorboard --logdir WORKDIR/tensorboard``.
+    """
+
+    def __init__(self, logdir, *, resume_step: int = 0):
+        from tensorboardX import SummaryWriter
+
+        self._writer = SummaryWriter(str(logdir), purge_step=resume_step + 1 if resume_step else None)
+
+    def write(self, step: int, metrics: dict) -> None:
+        for name, value in metrics.items():
+            value = to_python(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._writer.add_scalar(name, value, global_step=int(step))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -10,6 +10,8 @@ A run lives in a work dir:
   codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
   curves.npz       precision/recall by Hamming radius, precision@k, precision-recall by rank
   timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation
+  manifest.json    config, versions, git commit, devices, dataset and split checksums, one entry per call
+  tensorboard/     the training metrics as TensorBoard event files
 
 Everything a step does is a pure function of the train state and the batch; the batch of
 step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
@@ -36,7 +38,8 @@ from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.models import apply_model, init_model
 from jhash.train.checkpoint import Checkpointer
-from jhash.train.logging import JsonlWriter, to_python
+from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
+from jhash.train.manifest import Manifest, describe
 from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
@@ -188,11 +191,14 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     start = int(state.step)
     step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment))
     batch_sharding = data_sharded(mesh)
+    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
     log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
+    board = TensorBoardWriter(workdir / "tensorboard", resume_step=start)
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
                disable=not config.progress, leave=False, mininterval=1.0)
     started = time.perf_counter()
     first_step_done = None  # the first step includes compilation; speed is measured after it
+    done = start
     try:
         for step in range(start, num_steps):
             idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
@@ -210,6 +216,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
                 host["epoch"] = done / steps_per_epoch
                 host["time_s"] = time.perf_counter() - started
                 log.write(done, host)
+                board.write(done, host)
                 bar.set_postfix(loss=f"{host['loss']:.4f}")
             if done % config.checkpoint_every == 0 or done == num_steps:
                 if not _all_finite(state.params):  # never overwrite a good checkpoint with a diverged state
@@ -218,9 +225,14 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
             bar.update(1)
             if host is not None and on_step is not None:
                 on_step(done, host)
+    except BaseException as e:
+        manifest.finish(status=f"stopped: {type(e).__name__}", steps=done - start,
+                        wall_s=time.perf_counter() - started)
+        raise
     finally:
         bar.close()
         log.close()
+        board.close()
         ckpt.close()
     jax.block_until_ready(state.step)
     timing = {"steps": num_steps - start, "train_s": time.perf_counter() - started}
@@ -229,6 +241,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
         timing["epoch_s"] = per_step * steps_per_epoch  # excluding the first (compiling) step
     if not evaluate:
         _write_timing(workdir, timing)
+        manifest.finish(status="trained", steps=num_steps - start, wall_s=time.perf_counter() - started)
         return {}
     from jhash import evaluate as jeval  # evaluate imports this module
 
@@ -236,6 +249,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh)
     timing["eval_s"] = time.perf_counter() - started
     _write_timing(workdir, timing)
+    manifest.finish(status="finished", steps=num_steps - start, wall_s=timing["train_s"] + timing["eval_s"])
     return results
 
 
