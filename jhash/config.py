@@ -23,6 +23,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data_dir = ""               # local files (e.g. ../shared/data); "" = the source's default
     c.protocol = ""               # a name known to jhash.data.get_protocol; "" = the dataset's own
     c.split_seed = 0              # seed of the query/train/database split
+    c.validation = 0              # training items held out (not trained on) as validation queries for model
+                                  # selection, ranked against the rest of the training set; never the query set
     c.bits = 32
     c.model = ml_collections.ConfigDict({"name": "mlp"})  # other fields are the model's keyword arguments
     c.optimizer = ml_collections.ConfigDict({

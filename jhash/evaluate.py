@@ -130,6 +130,13 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     protocol_k = _protocol_k(config)
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius)
+    if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
+        x, y = data.dataset.x, np.asarray(data.dataset.y)
+        vq = encode(method, state, x, index=data.validation_index, batch_size=config.eval.batch_size, mesh=mesh)
+        vd = encode(method, state, x, index=data.train_index, batch_size=config.eval.batch_size, mesh=mesh)
+        val = retrieval_metrics(vq, vd, y[data.validation_index], y[data.train_index], map_k=None,
+                                radius=config.eval.radius)
+        results.update({f"val_{k}": val[k] for k in ("map@all", f"precision@r{config.eval.radius}")})
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
     (workdir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     np.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),

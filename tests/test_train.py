@@ -270,3 +270,19 @@ def test_manifest_and_tensorboard_logs(reference_run):
     board = _tensorboard_scalars(reference_run / "tensorboard")
     assert [s for s, _ in board["loss"]] == [row["step"] for row in logged]
     np.testing.assert_allclose([v for _, v in board["loss"]], [row["loss"] for row in logged], rtol=1e-6)
+
+
+def test_validation_items_are_held_out_of_training_and_scored(tmp_path):
+    from jhash.train.trainer import load_experiment_data, validation_split
+
+    c = tiny_config("validation=100", "num_epochs=5")
+    metrics = train(c, tmp_path)
+    assert 0.1 < metrics["val_map@all"] <= 1 and "val_precision@r2" in metrics
+    exp = load_experiment_data(c, tmp_path)
+    assert len(exp.validation_index) == 100 and len(exp.x_train) == len(exp.split.train) - 100
+    assert not set(exp.validation_index) & set(exp.train_index)
+    assert not set(exp.validation_index) & set(exp.split.query)  # never the query set
+    again = validation_split(exp.split, 100)[1]
+    np.testing.assert_array_equal(again, exp.validation_index)  # the same items every time
+    with pytest.raises(ValueError, match="config.validation must be"):
+        validation_split(exp.split, len(exp.split.train))

@@ -54,10 +54,28 @@ class ExperimentData:
     split: Any
     x_train: np.ndarray
     y_train: np.ndarray
+    train_index: np.ndarray  # the dataset positions trained on (split.train minus the validation items)
+    validation_index: np.ndarray  # held-out training items for model selection (empty without config.validation)
 
     def labels(self, name: str) -> np.ndarray:
         """Labels of ``'query'``, ``'train'`` or ``'database'``."""
         return np.asarray(self.dataset.y[getattr(self.split, name)])
+
+
+def validation_split(split, n_validation: int):
+    """``(train_index, validation_index)``: ``n_validation`` items of ``split.train`` drawn with the split's seed.
+
+    A pure function of the split, so a resumed run and ``jhash eval`` carve the same items.
+    """
+    if n_validation < 0 or n_validation >= len(split.train):
+        raise ValueError(f"config.validation must be >= 0 and smaller than the training set ({len(split.train)}), "
+                         f"got {n_validation}")
+    if n_validation == 0:
+        return split.train, split.train[:0]
+    held = np.random.default_rng([split.seed, 1]).permutation(len(split.train))[:n_validation]
+    mask = np.zeros(len(split.train), bool)
+    mask[held] = True
+    return split.train[~mask], split.train[mask]
 
 
 def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
@@ -75,8 +93,9 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
         protocol = jdata.get_protocol(config.protocol or config.dataset)
         split = jdata.make_split(dataset, protocol, seed=config.split_seed)
         jdata.save_split(split, split_file)
-    x_train = jdata.to_float(dataset.x[split.train])
-    return ExperimentData(dataset, split, x_train, np.asarray(dataset.y[split.train]))
+    train_index, validation_index = validation_split(split, int(config.get("validation", 0)))
+    x_train = jdata.to_float(dataset.x[train_index])
+    return ExperimentData(dataset, split, x_train, np.asarray(dataset.y[train_index]), train_index, validation_index)
 
 
 def validate_config(config) -> None:
@@ -123,7 +142,10 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
     path = workdir / "config.json"
     if not path.exists():
         raise ValueError(f"workdir {workdir} has checkpoints but no config.json; use a new --workdir")
-    old, new = json.loads(path.read_text()), json.loads(config.to_json())
+    from jhash.config import base_config
+
+    defaults = json.loads(base_config().to_json())  # fields added since the run was made have their defaults
+    old, new = {**defaults, **json.loads(path.read_text())}, json.loads(config.to_json())
     diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
