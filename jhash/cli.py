@@ -1,7 +1,11 @@
-"""The ``jhash`` command: ``jhash train`` and ``jhash eval`` (thin: parse, then call the trainer / evaluator).
+"""The ``jhash`` command (thin: parse, then call the trainer, evaluator, sweep runner).
 
   jhash train [--config experiments/configs/dpsh.py:dataset=digits,bits=32] [--workdir DIR] [--config.FIELD=VALUE ...]
   jhash eval --workdir DIR
+  jhash sweep --config 'experiments/configs/{method}.py:dataset=mnist' --grid method=dpsh,dch --grid seed=0,1,2 \
+      --workdir DIR [--config.FIELD=VALUE ...]      (resumable; see jhash.sweep)
+  jhash aggregate DIR                              results.md, results.csv, plots/ of a sweep
+  jhash reproduce RUN_DIR [--workdir DIR]          rerun a finished run; exit 0 when bit-identical, 1 otherwise
 
 With no arguments ``jhash train`` runs DPSH on scikit-learn's bundled digits (no download)
 at 32 bits and prints a results table.
@@ -84,13 +88,45 @@ def _main(argv) -> int:
     p_train.add_argument("--workdir", default=None, help="the run's folder (default runs/METHOD-DATASET-BITSb)")
     p_eval = sub.add_parser("eval", help="evaluate the latest checkpoint of a work dir")
     p_eval.add_argument("--workdir", required=True)
+    p_sweep = sub.add_parser("sweep", help="a grid of runs, each in its own folder; resumable")
+    p_sweep.add_argument("--config", required=True, help="PATH[:ARG] with {key} placeholders filled from the grid")
+    p_sweep.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
+    p_sweep.add_argument("--workdir", required=True)
+    p_sweep.add_argument("--no-aggregate", action="store_true", help="do not write the tables and plots at the end")
+    p_agg = sub.add_parser("aggregate", help="tables (Markdown, CSV) and plots of a sweep folder")
+    p_agg.add_argument("sweep_dir")
+    p_agg.add_argument("--no-plots", action="store_true")
+    p_rep = sub.add_parser("reproduce", help="rerun a finished run from its config and compare bit for bit")
+    p_rep.add_argument("run_dir")
+    p_rep.add_argument("--workdir", default=None, help="where to rerun (default: a new temporary folder)")
     args, extra = parser.parse_known_args(argv)
 
     from jhash import config as jconfig
 
+    if args.command != "train" and args.command != "sweep" and extra:
+        parser.error(f"unknown arguments {extra}")
+    if args.command == "sweep":
+        from jhash import sweep
+
+        spec = {"config": args.config, "grid": sweep.parse_grid(args.grid), "overrides": _split_overrides(extra)}
+        sweep.run_sweep(spec, args.workdir)
+        if not args.no_aggregate:
+            print(sweep.aggregate(args.workdir)["markdown"].read_text())
+        return 0
+    if args.command == "aggregate":
+        from jhash import sweep
+
+        out = sweep.aggregate(args.sweep_dir, plots=not args.no_plots)
+        print(out["markdown"].read_text())
+        return 0
+    if args.command == "reproduce":
+        from jhash.reproduce import format_report, reproduce
+
+        report = reproduce(args.run_dir, args.workdir)
+        print(format_report(report))
+        return 0 if report["identical"] else 1
+
     if args.command == "eval":
-        if extra:
-            parser.error(f"unknown arguments {extra}")
         from jhash.evaluate import evaluate_run
         from jhash.train import read_config
 
