@@ -144,7 +144,17 @@ def _coerce(text: str, default, key: str):
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
-    """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``."""
+    """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``.
+
+    ``method:NAME[:arg]`` is the built-in config of a method (:func:`method_config`; what each
+    ``experiments/configs/NAME.py`` holds), for installs without the experiments folder.
+    """
+    if spec.startswith("method:"):
+        name, _, arg = spec[len("method:"):].partition(":")
+        from jhash import methods
+
+        methods.get_method(name)  # unknown method -> ValueError
+        return method_config(name, dataset="digits" if name == "dpsh" else "mnist")(arg or None)
     path, _, arg = spec.partition(":")
     file = pathlib.Path(path)
     if not file.is_file():

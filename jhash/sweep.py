@@ -172,7 +172,7 @@ def table(spec: dict, records: list[dict]) -> tuple[str, str]:
             fmt = "{:.0f}" if m == "train_s" else "{:.4f}"
             cells.append("—" if st is None else f"{fmt.format(st[0])} ± {fmt.format(st[1])}")
             row += ["" if st is None else f"{st[0]:.6g}", "" if st is None else f"{st[1]:.6g}"]
-        flag = [" ✓" if i in best else ""] if best else []
+        flag = ["✓" if i in best else ""] if best else []
         md.append("| " + " | ".join([str(g["key"][k]) for k in keys] + [str(len(g["runs"]))] + cells + flag) + " |")
         writer.writerow([g["key"][k] for k in keys] + [len(g["runs"])] + row)
     return "\n".join(md) + "\n", out.getvalue()

@@ -53,3 +53,14 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert err.startswith("jhash: error: config.bits must be a positive integer") and "Traceback" not in err
     assert cli.main(["eval", "--workdir", str(tmp_path / "nothing")]) == 2
     assert "a jhash work dir (made by `jhash train`)" in capsys.readouterr().err
+
+
+def test_builtin_method_configs_equal_the_config_files():
+    from jhash import methods
+
+    for name in methods.available():
+        for arg in ("", ":dataset=cifar10,bits=64,cpu=true"):
+            assert load_config(f"method:{name}{arg}").to_dict() == \
+                load_config(f"experiments/configs/{name}.py{arg}").to_dict()
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        load_config("method:nope")
