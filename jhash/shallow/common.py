@@ -37,7 +37,7 @@ def check_features(x, name: str = "features", dim: int | None = None) -> jnp.nda
         raise ValueError(f"{name} must be a 2-D array (n, d), got shape {tuple(shape)}")
     if shape[0] == 0 or shape[1] == 0:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(shape)}")
-    dtype = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
+    dtype = np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
     if dtype == np.bool_ or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise ValueError(f"{name} must be real numbers, got dtype {dtype}")
     if dim is not None and shape[1] != dim:
