@@ -72,6 +72,24 @@ def table(rows, methods, bits_list, dataset, n_seeds):
     return out
 
 
+def ordering(rows, bits_list):
+    """The literature's ordering, checked on the mean mAP: supervised > ITQ > LSH at each code length."""
+    def mean_map(m, b):
+        v = [r["map"] for r in rows if r["method"] == m and r["bits"] == b]
+        return float(np.mean(v)) if v else None
+
+    out = ["### Ordering (mean mAP@ALL)", ""]
+    for b in bits_list:
+        sup = {m: mean_map(m, b) for m in shallow.SUPERVISED if mean_map(m, b) is not None}
+        itq, lsh = mean_map("itq", b), mean_map("lsh", b)
+        if not sup or itq is None or lsh is None:
+            continue
+        ok = min(sup.values()) > itq > lsh
+        names = ", ".join(f"{LABEL[m]} {v:.3f}" for m, v in sup.items())
+        out.append(f"- {b} bits: supervised ({names}) > ITQ {itq:.3f} > LSH {lsh:.3f}: {'holds' if ok else 'DOES NOT HOLD'}")
+    return out + [""]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist")
@@ -109,7 +127,7 @@ def main(argv=None):
             "mAP@ALL by jhash.metrics.mean_average_precision (ties by database index); precision within radius 2 "
             "counts an empty ball as 0. Produced by `experiments/shallow_mnist.py`; per-method settings in "
             "`experiments/configs/shallow.py` and each method's docstring.", ""]
-    text = "\n".join(head + table(rows, methods, bits_list, a.dataset, a.seeds)) + "\n"
+    text = "\n".join(head + table(rows, methods, bits_list, a.dataset, a.seeds) + ordering(rows, bits_list)) + "\n"
     pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(a.out).write_text(text)
     print(text)

@@ -88,8 +88,17 @@ def similarity_from_labels(la, lb):
 
 # ---------------------------------------------------------------- the fitted model
 @functools.lru_cache(maxsize=None)
-def _jitted(project):
+def _jitted_by(func, keywords):
+    project = functools.partial(func, **dict(keywords))
     return jax.jit(lambda params, x: sign(project(params, x)))
+
+
+def _jitted(project):
+    """One jitted encoder per projection function and static keywords (a new ``partial`` with
+    the same keywords, as each fit of AGH or DGH makes, reuses the compiled encoder)."""
+    if isinstance(project, functools.partial) and not project.args:
+        return _jitted_by(project.func, tuple(sorted(project.keywords.items())))
+    return _jitted_by(project, ())
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
