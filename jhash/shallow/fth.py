@@ -93,7 +93,7 @@ def solve_bqp(a, z0, max_sweeps: int = 20):
     def visit(i, c):
         z, g, flips = c
         flip = z[i] * g[i] > 0
-        g = jnp.where(flip, g - 2.0 * z[i] * a[:, i], g)
+        g = jnp.where(flip, g - 2.0 * z[i] * a[i], g)  # A symmetric: row i (contiguous) = column i
         return z.at[i].set(jnp.where(flip, -z[i], z[i])), g, flips + flip
 
     def sweep(c):
