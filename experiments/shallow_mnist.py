@@ -57,7 +57,9 @@ def run_one(cfg, ds, seed):
 
 def table(rows, methods, bits_list, dataset, n_seeds):
     def cell(vals, fmt):
-        return f"{np.mean(vals):{fmt}} ± {np.std(vals):{fmt}}" if vals else "—"
+        if not vals:
+            return "—"
+        return f"{np.mean(vals):{fmt}} ± {np.std(vals):{fmt}}" + (f" (n={len(vals)})" if len(vals) < n_seeds else "")
 
     out = []
     for title, key, fmt in [("mAP@ALL", "map", ".3f"), ("Precision within Hamming radius 2", "p_r2", ".3f"),
@@ -100,6 +102,7 @@ def main(argv=None):
     p.add_argument("--center", action="store_true", help="subtract the training mean from all features")
     p.add_argument("--cache", default="runs/shallow_mnist.jsonl")
     p.add_argument("--out", default="experiments/results/shallow_mnist.md")
+    p.add_argument("--table_only", action="store_true", help="only write the table from the cached runs")
     a = p.parse_args(argv)
     methods, bits_list = a.methods.split(","), [int(b) for b in a.bits.split(",")]
     ds = jdata.load(a.dataset, data_dir=a.data_dir if a.dataset != "digits" else None)
@@ -110,7 +113,7 @@ def main(argv=None):
         for b in bits_list:
             for seed in range(a.seeds):
                 cfg = shallow_config.get_config(f"method={m},dataset={a.dataset},bits={b},center={a.center}")
-                if any(r["method"] == m and r["bits"] == b and r["seed"] == seed and r["dataset"] == a.dataset
+                if a.table_only or any(r["method"] == m and r["bits"] == b and r["seed"] == seed and r["dataset"] == a.dataset
                        and r["hyper"] == dict(cfg.hyper) for r in done):
                     continue
                 r = run_one(cfg, ds, seed)
@@ -118,7 +121,9 @@ def main(argv=None):
                 done.append(r)
                 with cache.open("a") as f:
                     f.write(json.dumps(r) + "\n")
-    rows = [r for r in done if r["dataset"] == a.dataset]
+    rows = [r for r in done if r["dataset"] == a.dataset and r["seed"] < a.seeds
+            and r["hyper"] == dict(shallow_config.get_config(
+                f"method={r['method']},dataset={a.dataset},bits={r['bits']},center={a.center}").hyper)]
     proto = jdata.get_protocol(a.dataset)
     head = [f"# Shallow hashing on {a.dataset}", "",
             f"Protocol `{proto.name}`: {proto.description}",
