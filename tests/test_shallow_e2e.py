@@ -1,0 +1,52 @@
+"""End to end on scikit-learn's bundled digits: every method beats random codes, the
+supervised ones beat LSH."""
+import jax
+import numpy as np
+import pytest
+
+import jhash.data as jdata
+from jhash import metrics, shallow
+
+BITS = 16
+HYPER = {"agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
+         "dgh": {"anchors": 100}, "fth": {"anchors": 200, "triplets_per_point": 20}}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = jdata.load("digits")
+    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
+    out = {}
+    for part in ("train", "query", "database"):
+        x, y = jdata.subset(ds, getattr(split, part))
+        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
+    return out
+
+
+def score(name, digits):
+    fit = shallow.get_method("agh" if name == "agh2" else name)
+    (xt, yt), (xq, yq), (xd, yd) = digits["train"], digits["query"], digits["database"]
+    h = fit(xt, yt, bits=BITS, key=jax.random.key(0), **HYPER.get(name, {}))
+    qc, dc = h.encode(xq), h.encode(xd)
+    assert qc.shape == (len(xq), BITS) and qc.dtype == np.int8
+    return metrics.mean_average_precision(qc, dc, yq, yd)
+
+
+@pytest.fixture(scope="module")
+def random_map(digits):
+    (_, yq), (_, yd) = digits["query"], digits["database"]
+    r = np.random.default_rng(0)
+    return metrics.mean_average_precision(np.where(r.random((len(yq), BITS)) < .5, -1, 1),
+                                          np.where(r.random((len(yd), BITS)) < .5, -1, 1), yq, yd)
+
+
+@pytest.mark.parametrize("name", list(shallow.UNSUPERVISED) + ["agh2"])
+def test_unsupervised_beats_random_codes(name, digits, random_map):
+    assert score(name, digits) > random_map + 0.15
+
+
+@pytest.mark.parametrize("name", shallow.SUPERVISED)
+def test_supervised_beats_lsh(name, digits, random_map):
+    lsh = score("lsh", digits)
+    m = score(name, digits)
+    assert m > random_map + 0.15 and m > lsh + 0.2
