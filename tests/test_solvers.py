@@ -1,0 +1,141 @@
+"""Solvers against independent references: NumPy objectives in float64, exhaustive enumeration
+of one bit column (or of all codes for tiny problems), and NumPy re-implementations of the
+authors' loops (SDH's DCC, ADSH's V update, COSDISH / DDSH's BQP construction and ``Solve``)."""
+import functools
+import itertools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jhash import solvers
+
+RNG = np.random.default_rng(20240607)
+
+
+def all_columns(n):
+    """Every +-1 vector of length n, (2^n, n) float64."""
+    return np.array(list(itertools.product([-1.0, 1.0], repeat=n)))
+
+
+# ------------------------------------------------------------------------ SDH's DCC
+
+def np_sdh_objective(b, y, f, w, nu):
+    b, y, f, w = (np.asarray(x, np.float64) for x in (b, y, f, w))
+    return np.sum((y - b @ w) ** 2) + nu * np.sum((b - f) ** 2)
+
+
+def sdh_problem(n, bits, classes, rng=RNG):
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, n)]
+    f = rng.normal(size=(n, bits)).astype(np.float32)
+    w = rng.normal(size=(bits, classes)).astype(np.float32)
+    b = np.where(rng.normal(size=(n, bits)) >= 0, 1, -1).astype(np.int8)
+    return b, y, f, w
+
+
+def column_minimum(objective, b, k):
+    """Least objective over all 2^n values of column k of b (others fixed), by enumeration."""
+    best = np.inf
+    for col in all_columns(b.shape[0]):
+        trial = np.array(b, np.float64)
+        trial[:, k] = col
+        best = min(best, objective(trial))
+    return best
+
+
+@pytest.mark.parametrize("nu", [1e-3, 1.0])
+def test_dcc_each_bit_update_is_the_exact_column_minimiser(nu):
+    n, bits = 7, 4
+    for _ in range(3):
+        b0, y, f, w = sdh_problem(n, bits, 3)
+        b1 = np.asarray(solvers.sdh_dcc(jnp.asarray(b0), y, f, w, nu=nu, max_sweeps=1))
+        assert b1.dtype == np.int8 and set(np.unique(b1)) <= {-1, 1}
+        objective = functools.partial(np_sdh_objective, y=y, f=f, w=w, nu=nu)
+        for k in range(bits):
+            mid = np.concatenate([b1[:, :k + 1], b0[:, k + 1:]], axis=1)   # bits < k already updated
+            np.testing.assert_allclose(objective(mid), column_minimum(objective, mid, k), rtol=1e-9)
+
+
+def test_dcc_objective_never_increases_over_sweeps_and_stops_at_a_fixed_point():
+    dcc = jax.jit(jax.vmap(functools.partial(solvers.sdh_dcc, nu=0.1, max_sweeps=1)))
+    problems = [sdh_problem(30, 8, 5) for _ in range(16)]
+    b, y, f, w = (np.stack(x) for x in zip(*problems))
+    values = [[np_sdh_objective(*p, nu=0.1) for p in zip(b, y, f, w)]]
+    for _ in range(6):
+        b = np.asarray(dcc(b, y, f, w))
+        values.append([np_sdh_objective(*p, nu=0.1) for p in zip(b, y, f, w)])
+    values = np.array(values)
+    assert np.all(np.diff(values, axis=0) <= 1e-6 * np.abs(values[:-1])), values
+    assert np.all(values[-1] < values[0])
+    # With enough sweeps DCC stops where one more sweep changes nothing.
+    full = jax.jit(jax.vmap(functools.partial(solvers.sdh_dcc, nu=0.1, max_sweeps=50)))
+    bf = np.asarray(full(b, y, f, w))
+    np.testing.assert_array_equal(np.asarray(dcc(bf, y, f, w)), bf)
+
+
+def test_dcc_is_globally_exact_when_the_bits_decouple():
+    # W W^T diagonal: ||B W||^2 has no cross-bit terms, so one sweep solves (8) exactly.
+    # Checked against all 2^(n q) code matrices for n = 4, q = 3.
+    n, bits, classes = 4, 3, 3
+    every_b = np.array(list(itertools.product([-1.0, 1.0], repeat=n * bits))).reshape(-1, n, bits)
+    for _ in range(5):
+        b0, y, f, _ = sdh_problem(n, bits, classes)
+        w = (np.linalg.qr(RNG.normal(size=(classes, classes)))[0][:bits] * RNG.uniform(0.5, 2, (bits, 1)))
+        w = w.astype(np.float32)
+        values = np.sum((y - every_b @ w) ** 2, axis=(1, 2)) + 0.3 * np.sum((every_b - f) ** 2, axis=(1, 2))
+        b1 = solvers.sdh_dcc(jnp.asarray(b0), y, f, w, nu=0.3, max_sweeps=1)
+        np.testing.assert_allclose(np_sdh_objective(b1, y, f, w, 0.3), values.min(), rtol=1e-6)
+
+
+def test_dcc_matches_the_authors_loop():
+    # The MATLAB SDH.m loop: B(:,k) = sign(Q(:,k) - Zk*Wk*Wkk'), up to 10 sweeps, stop when unchanged.
+    b0, y, f, w = sdh_problem(40, 6, 4)
+    nu = 0.5
+    b = b0.astype(np.float64)
+    q = y @ w.T + nu * f
+    for _ in range(10):
+        z0 = b.copy()
+        for k in range(b.shape[1]):
+            others = [j for j in range(b.shape[1]) if j != k]
+            b[:, k] = np.where(q[:, k] - b[:, others] @ w[others] @ w[k] >= 0, 1, -1)
+        if np.array_equal(b, z0):
+            break
+    np.testing.assert_array_equal(solvers.sdh_dcc(jnp.asarray(b0), y, f, w, nu=nu), b)
+
+
+def test_dcc_jit_vmap_without_recompilation():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(b, y, f, w, nu):
+        return jax.vmap(lambda *a: solvers.sdh_dcc(*a, nu=nu))(b, y, f, w)
+
+    for nu in (0.1, 0.2, 0.3):
+        b, y, f, w = (np.stack(x) for x in zip(*[sdh_problem(12, 4, 3) for _ in range(3)]))
+        out = np.asarray(step(b, y, f, w, nu))
+        for i in range(3):
+            np.testing.assert_array_equal(out[i], solvers.sdh_dcc(jnp.asarray(b[i]), y[i], f[i], w[i], nu=nu))
+
+
+def test_ridge_regression_matches_the_normal_equations():
+    x = RNG.normal(size=(30, 5)).astype(np.float32)
+    y = RNG.normal(size=(30, 3)).astype(np.float32)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    expected = np.linalg.solve(x64.T @ x64 + 2.0 * np.eye(5), x64.T @ y64)
+    np.testing.assert_allclose(solvers.ridge_regression(x, y, lam=2.0), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dcc_bad_shapes():
+    b, y, f, w = sdh_problem(5, 3, 2)
+    with pytest.raises(ValueError, match="f must have 3 columns"):
+        solvers.sdh_dcc(b, y, f[:, :2], w, nu=1.0)
+    with pytest.raises(ValueError, match="w must have 3 rows"):
+        solvers.sdh_dcc(b, y, f, w[:2], nu=1.0)
+    with pytest.raises(ValueError, match="y must have 5 rows"):
+        solvers.sdh_objective(b, y[:4], f, w, nu=1.0)
+    with pytest.raises(ValueError, match="max_sweeps"):
+        solvers.sdh_dcc(b, y, f, w, nu=1.0, max_sweeps=0)
+    with pytest.raises(ValueError, match="y must have 5 rows"):
+        solvers.ridge_regression(f, y[:4], lam=1.0)
