@@ -139,3 +139,112 @@ def test_dcc_bad_shapes():
         solvers.sdh_dcc(b, y, f, w, nu=1.0, max_sweeps=0)
     with pytest.raises(ValueError, match="y must have 5 rows"):
         solvers.ridge_regression(f, y[:4], lam=1.0)
+
+
+# ------------------------------------------------------------------------ ADSH's V update
+
+def np_adsh_objective(v, u, s, omega, gamma, use_sign_u=False):
+    v, u, s = (np.asarray(x, np.float64) for x in (v, u, s))
+    q = v.shape[1]
+    cross = np.where(u >= 0, 1.0, -1.0) if use_sign_u else u
+    fit = np.sum((v @ u.T) ** 2) - 2 * q * np.sum((v @ cross.T) * s.T) + q * q * np.sum(s ** 2)
+    return fit + gamma * np.sum((v[omega] - u) ** 2)
+
+
+def adsh_problem(n, m, q, rng=RNG, zero_v=False):
+    labels = rng.integers(0, 4, n)
+    omega = rng.permutation(n)[:m]
+    s = (labels[omega][:, None] == labels[None, :]).astype(np.float64)
+    r = s.sum() / (1 - s).sum()
+    s = (s * (1 + r) - r).astype(np.float32)            # the authors' rescaling: 1 and -r
+    u = np.tanh(rng.normal(size=(m, q))).astype(np.float32)
+    v = np.zeros((n, q), np.float32) if zero_v else np.where(rng.normal(size=(n, q)) >= 0, 1.0, -1.0).astype(np.float32)
+    return v, u, s, omega.astype(np.int32)
+
+
+def np_adsh_authors_loop(v, u, s, omega, gamma, use_sign_u=False):
+    """ADSH_CIFAR_10.py's loop (use_sign_u: process_ADSH.m's Q from H = sign(Bq))."""
+    v, u, s = (np.array(x, np.float64) for x in (v, u, s))
+    q = v.shape[1]
+    ubar = np.zeros_like(v)
+    ubar[omega] = u
+    cross = np.where(u >= 0, 1.0, -1.0) if use_sign_u else u
+    big_q = -2 * q * s.T @ cross - 2 * gamma * ubar
+    for k in range(q):
+        rest = [j for j in range(q) if j != k]
+        v[:, k] = np.where(-(big_q[:, k] + 2 * v[:, rest] @ (u[:, rest].T @ u[:, k])) >= 0, 1.0, -1.0)
+    return v
+
+
+@pytest.mark.parametrize("use_sign_u", [False, True])
+def test_adsh_each_bit_update_is_the_exact_column_minimiser(use_sign_u):
+    n, m, q, gamma = 10, 4, 3, 3.0
+    for _ in range(3):
+        v0, u, s, omega = adsh_problem(n, m, q)
+        v1 = np.asarray(solvers.adsh_update_v(v0, u, s, omega, gamma=gamma, use_sign_u=use_sign_u))
+        objective = functools.partial(np_adsh_objective, u=u, s=s, omega=omega, gamma=gamma, use_sign_u=use_sign_u)
+        for k in range(q):
+            mid = np.concatenate([v1[:, :k + 1], v0[:, k + 1:]], axis=1)
+            value = objective(mid)
+            for i in range(n):                                  # no single flip in column k helps
+                flipped = mid.copy()
+                flipped[i, k] *= -1
+                assert value <= objective(flipped) + 1e-9 * abs(value)
+            np.testing.assert_allclose(value, column_minimum(objective, mid, k), rtol=1e-9)
+
+
+@pytest.mark.parametrize("use_sign_u", [False, True])
+def test_adsh_matches_the_authors_loop_from_zero_codes(use_sign_u):
+    v0, u, s, omega = adsh_problem(300, 40, 12, zero_v=True)
+    expected = np_adsh_authors_loop(v0, u, s, omega, 200.0, use_sign_u)
+    got = solvers.adsh_update_v(v0, u, s, omega, gamma=200.0, use_sign_u=use_sign_u)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_adsh_objective_never_increases_and_no_recompilation():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def outer_step(v, u, s, omega, gamma):
+        return jax.vmap(lambda *a: solvers.adsh_update_v(*a, gamma=gamma))(v, u, s, omega)
+
+    batch = [adsh_problem(40, 8, 6) for _ in range(8)]
+    v = np.stack([p[0] for p in batch])
+    for it in range(4):                     # outer iterations: new samples, outputs and similarities
+        fresh = [adsh_problem(40, 8, 6) for _ in range(8)]
+        u, s, omega = (np.stack([p[j] for p in fresh]) for j in (1, 2, 3))
+        before = [np_adsh_objective(*a, gamma=5.0) for a in zip(v, u, s, omega)]
+        v = np.asarray(outer_step(v, u, s, omega, 5.0))
+        after = [np_adsh_objective(*a, gamma=5.0) for a in zip(v, u, s, omega)]
+        assert np.all(np.array(after) <= np.array(before) + 1e-9 * np.abs(before))
+        # a second sweep on the same problem cannot increase it either
+        again = np.asarray(outer_step(v, u, s, omega, 5.0))
+        assert np.all([np_adsh_objective(*a, gamma=5.0) for a in zip(again, u, s, omega)]
+                      <= np.array(after) + 1e-9 * np.abs(after))
+    np.testing.assert_allclose(solvers.adsh_objective(v[0], u[0], s[0], omega[0], gamma=5.0),
+                               np_adsh_objective(v[0], u[0], s[0], omega[0], 5.0), rtol=1e-5)
+
+
+def test_adsh_sharded_database_gives_the_single_device_codes():
+    devices = jax.devices()
+    assert len(devices) == 8
+    v, u, s, omega = adsh_problem(8 * 37, 24, 16)
+    update = functools.partial(solvers.adsh_update_v, gamma=200.0)
+    single = np.asarray(jax.jit(update)(v, u, s, omega))
+    mesh = Mesh(np.array(devices), ("data",))
+    rows, cols, rep = (NamedSharding(mesh, p) for p in (P("data"), P(None, "data"), P()))
+    sharded = jax.jit(update, in_shardings=(rows, rep, cols, rep), out_shardings=rows)
+    out = sharded(jax.device_put(v, rows), jax.device_put(u, rep), jax.device_put(s, cols), jax.device_put(omega, rep))
+    assert out.sharding.spec == P("data")
+    np.testing.assert_array_equal(np.asarray(out), single)
+
+
+def test_adsh_bad_shapes():
+    v, u, s, omega = adsh_problem(10, 4, 3)
+    with pytest.raises(ValueError, match="u must have 3 columns"):
+        solvers.adsh_update_v(v, u[:, :2], s, omega, gamma=1.0)
+    with pytest.raises(ValueError, match="s must have 10 columns"):
+        solvers.adsh_update_v(v, u, s[:, :9], omega, gamma=1.0)
+    with pytest.raises(ValueError, match="omega must have 4 entries"):
+        solvers.adsh_update_v(v, u, s, omega[:3], gamma=1.0)
+    with pytest.raises(ValueError, match="omega must be a 1-D integer"):
+        solvers.adsh_objective(v, u, s, omega.astype(np.float32), gamma=1.0)
