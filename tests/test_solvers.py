@@ -107,6 +107,8 @@ def test_dcc_matches_the_authors_loop():
 
 
 def test_dcc_jit_vmap_without_recompilation():
+    chex.clear_trace_counter()
+
     @jax.jit
     @chex.assert_max_traces(n=1)
     def step(b, y, f, w, nu):
@@ -202,6 +204,8 @@ def test_adsh_matches_the_authors_loop_from_zero_codes(use_sign_u):
 
 
 def test_adsh_objective_never_increases_and_no_recompilation():
+    chex.clear_trace_counter()
+
     @jax.jit
     @chex.assert_max_traces(n=1)
     def outer_step(v, u, s, omega, gamma):
@@ -248,3 +252,199 @@ def test_adsh_bad_shapes():
         solvers.adsh_update_v(v, u, s, omega[:3], gamma=1.0)
     with pytest.raises(ValueError, match="omega must be a 1-D integer"):
         solvers.adsh_objective(v, u, s, omega.astype(np.float32), gamma=1.0)
+
+
+# ------------------------------------------------------------------------ BQP
+
+def np_bqp_value(a, c, b):
+    a, c, b = (np.asarray(x, np.float64) for x in (a, c, b))
+    return np.einsum("...i,...ij,...j->...", b, a, b) + np.einsum("...i,...i->...", c, b)
+
+
+def bqp_problems(count, m, rng=RNG):
+    a = rng.normal(size=(count, m, m)).astype(np.float32)
+    c = rng.normal(size=(count, m)).astype(np.float32)
+    b0 = np.where(rng.normal(size=(count, m)) >= 0, 1.0, -1.0).astype(np.float32)
+    return a, c, b0
+
+
+def np_authors_solve(qt):
+    """DDSH-TIP2018/Solve.m literally: Cholesky of lambda I - Qt, M seeds, least scatter."""
+    big_m = qt.shape[0]
+    r = np.linalg.cholesky(1e4 * np.eye(big_m) - qt).T           # MATLAB chol: R' R = A
+    half = int(np.floor(big_m / 2 + 0.5))
+    dist = np.sum((r[:, :big_m - 1, None] - r[:, None, :]) ** 2, axis=0)   # (M-1, M)
+    best_f, best = np.inf, None
+    for i in range(big_m):
+        choose = np.zeros(big_m)
+        choose[np.argsort(dist[:, i], kind="stable")[:half - 1]] = 1
+        choose[-1] = 1
+        cols = r[:, choose == 1]
+        f = np.sum((cols - cols.sum(axis=1, keepdims=True) / half) ** 2)
+        if f < best_f:
+            best_f, best = f, choose[:-1]
+    return best
+
+
+def np_authors_homogenise(quad, lin):
+    """trainDDSH.m's problems (5)-(8): {0,1} form, homogenised and normalised."""
+    quad = quad.copy()
+    np.fill_diagonal(quad, 0)
+    p = 2 * lin - 2 * (quad.sum(axis=1) + quad.sum(axis=0))
+    qt = np.block([[4 * quad, p[:, None] / 2], [p[None, :] / 2, np.zeros((1, 1))]])
+    return qt / np.abs(qt).max()
+
+
+def test_local_search_reaches_a_one_flip_local_minimum_no_worse_than_its_start():
+    a, c, b0 = bqp_problems(40, 12)
+    b, value = jax.jit(jax.vmap(solvers.bqp_local_search))(a, c, b0)
+    b = np.asarray(b, np.float64)
+    f = np_bqp_value(a, c, b)
+    np.testing.assert_allclose(value, f, rtol=1e-5, atol=1e-4)
+    assert np.all(f <= np_bqp_value(a, c, b0) + 1e-6)
+    for i in range(12):
+        flipped = b.copy()
+        flipped[:, i] *= -1
+        assert np.all(np_bqp_value(a, c, flipped) >= f - 1e-5 * np.abs(f))
+
+
+def test_restarts_find_the_global_optimum_of_most_small_problems():
+    count, m = 100, 12
+    a, c, b0 = bqp_problems(count, m)
+    every = all_columns(m)
+    optimum = np_bqp_value(a[:, None], c[:, None], every[None]).min(axis=1)
+    keys = jax.random.split(jax.random.key(3), count)
+    minimize = jax.jit(jax.vmap(functools.partial(solvers.bqp_minimize, restarts=16)))
+    b = np.asarray(minimize(a, c, b0, key=keys))
+    f = np_bqp_value(a, c, b)
+    single, _ = jax.jit(jax.vmap(solvers.bqp_local_search))(a, c, b0)
+    assert np.all(f <= np_bqp_value(a, c, single) + 1e-5 * np.abs(f))     # never worse than b0's descent
+    hit = np.mean(f <= optimum + 1e-5 * np.abs(optimum))
+    # Not guaranteed (the BQP is NP-hard); measured 97.5 % of 200 such problems with 16 restarts
+    # and 31 % with none. A fixed seed keeps this deterministic.
+    assert hit >= 0.9, hit
+
+
+@pytest.mark.parametrize("m", [7, 10])
+def test_balanced_partition_is_the_authors_solve(m):
+    a, c, _ = bqp_problems(12, m)
+    got = np.asarray(jax.jit(jax.vmap(solvers.bqp_balanced_partition))(a, c))
+    for i in range(12):
+        sym = (a[i] + a[i].T).astype(np.float64) / 2
+        expected = np_authors_solve(np_authors_homogenise(sym, c[i].astype(np.float64))) * 2 - 1
+        np.testing.assert_array_equal(got[i], expected)
+        assert np.sum(got[i] > 0) == (m + 2) // 2 - 1               # balanced: round((m+1)/2) - 1 ones
+
+
+def np_pairwise_objective(b, s, omega):
+    b = np.asarray(b, np.float64)
+    return np.sum((b.shape[1] * np.asarray(s, np.float64) - b @ b[omega].T) ** 2)
+
+
+def pairwise_problem(n, m, q, rng=RNG, noise=0.0):
+    labels = rng.integers(0, 3, n)
+    omega = rng.permutation(n)[:m].astype(np.int32)
+    noise = noise * rng.normal(size=(n, m))
+    noise[omega] = (noise[omega] + noise[omega].T) / 2        # S_Omega stays symmetric, as from labels
+    s = np.where(labels[:, None] == labels[omega][None, :], 1.0, -1.0) + noise
+    b = np.where(rng.normal(size=(n, q)) >= 0, 1.0, -1.0)
+    return b.astype(np.float32), s.astype(np.float32), omega
+
+
+@pytest.mark.parametrize("method", ["local_search", "partition+local_search"])
+def test_bitwise_objective_never_increases_and_each_bit_is_a_local_minimum(method):
+    chex.clear_trace_counter()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def sweep(b, s, omega, key):
+        return jax.vmap(lambda b, s, o, k: solvers.bqp_bitwise(b, s, o, key=k, restarts=4, method=method))(b, s, omega, key)
+
+    b, s, omega = (np.stack(x) for x in zip(*[pairwise_problem(20, 8, 4) for _ in range(6)]))
+    values = [[np_pairwise_objective(*p) for p in zip(b, s, omega)]]
+    for t in range(3):
+        b_old = b
+        b = np.asarray(sweep(b, s, omega, jax.random.split(jax.random.key(t), 6)))
+        values.append([np_pairwise_objective(*p) for p in zip(b, s, omega)])
+        for p in range(6):
+            gamma = np.setdiff1d(np.arange(20), omega[p])
+            np.testing.assert_array_equal(b[p][gamma], b_old[p][gamma])         # B_Gamma fixed
+            for k in range(4):                     # replay: bits < k updated, bits > k as before
+                mid = np.concatenate([b[p][:, :k + 1], b_old[p][:, k + 1:]], axis=1)
+                value = np_pairwise_objective(mid, s[p], omega[p])
+                before = mid.copy()
+                before[:, k] = b_old[p][:, k]
+                assert value <= np_pairwise_objective(before, s[p], omega[p]) + 1e-6 * value
+                for i in omega[p]:
+                    flipped = mid.copy()
+                    flipped[i, k] *= -1
+                    assert value <= np_pairwise_objective(flipped, s[p], omega[p]) + 1e-6 * value
+    values = np.array(values)
+    assert np.all(np.diff(values, axis=0) <= 1e-6 * values[:-1]) and np.all(values[-1] < values[0])
+
+
+def test_bitwise_symmetric_problem_all_rows():
+    n, q = 10, 3
+    labels = RNG.integers(0, 3, n)
+    s = np.where(labels[:, None] == labels[None, :], 1.0, -1.0).astype(np.float32)
+    b = np.where(RNG.normal(size=(n, q)) >= 0, 1.0, -1.0).astype(np.float32)
+    out = b
+    update = jax.jit(functools.partial(solvers.bqp_bitwise, restarts=4))
+    for t in range(3):
+        new = np.asarray(update(out, s, key=jax.random.key(t)))
+        assert np_pairwise_objective(new, s, np.arange(n)) <= np_pairwise_objective(out, s, np.arange(n))
+        out = new
+    np.testing.assert_allclose(solvers.pairwise_objective(out, s), np_pairwise_objective(out, s, np.arange(n)))
+    assert np_pairwise_objective(out, s, np.arange(n)) < np_pairwise_objective(b, s, np.arange(n))
+
+
+def np_authors_bit_loop(b, s, omega):
+    """One T_alt iteration of the B_Omega update of trainDDSH.m / COSDISH.m (k = 1..q)."""
+    b = np.asarray(b, np.float64)
+    s = np.asarray(s, np.float64)
+    q = b.shape[1]
+    gamma = np.setdiff1d(np.arange(b.shape[0]), omega)
+    s_o, s_g = s[omega], s[gamma]
+    nb = b.copy()
+    for k in range(q):
+        lq = -2 * q * s_o if k == 0 else lq + 2 * np.outer(nb[omega, k - 1], nb[omega, k - 1])
+        lp = q * s_g if k == 0 else lp - np.outer(b[gamma, k - 1], nb[omega, k - 1])
+        nb[omega, k] = np_authors_solve(np_authors_homogenise(lq, -2 * lp.T @ b[gamma, k])) * 2 - 1
+    return nb
+
+
+def test_bitwise_partition_with_previous_residual_is_the_authors_loop():
+    for _ in range(3):
+        b, s, omega = pairwise_problem(30, 9, 4, noise=0.3)
+        got = solvers.bqp_bitwise(b, s, omega, method="partition", residual="previous")
+        np.testing.assert_array_equal(got, np_authors_bit_loop(b, s, omega))
+
+
+def test_cosdish_gamma_update_is_the_authors_ex_sign():
+    b, s, omega = pairwise_problem(25, 6, 5)
+    s[:, 0] = 0.0
+    s[:, 1] = 0.0                          # some ties (|arg| < 1e-5) keep the old bit
+    gamma = np.setdiff1d(np.arange(25), omega)
+    arg = s[gamma].astype(np.float64) @ b[omega]
+    expected = b.copy()
+    expected[gamma] = np.where(np.abs(arg) < 1e-5, b[gamma], np.where(arg > 0, 1.0, -1.0))
+    np.testing.assert_array_equal(solvers.cosdish_gamma_update(b, s, omega), expected)
+
+
+def test_bqp_bad_input():
+    a, c, b0 = bqp_problems(1, 5)
+    with pytest.raises(ValueError, match="a must be square"):
+        solvers.bqp_local_search(a[0][:, :4], c[0], b0[0])
+    with pytest.raises(ValueError, match=r"c must have shape \(5,\)"):
+        solvers.bqp_minimize(a[0], c[0][:4], b0[0])
+    with pytest.raises(ValueError, match="needs a key"):
+        solvers.bqp_minimize(a[0], c[0], b0[0], restarts=2)
+    b, s, omega = pairwise_problem(10, 4, 3)
+    with pytest.raises(ValueError, match="s must have 4 columns"):
+        solvers.bqp_bitwise(b, s[:, :3], omega)
+    with pytest.raises(ValueError, match="method must be one of"):
+        solvers.bqp_bitwise(b, s, omega, method="spectral")
+    with pytest.raises(ValueError, match="residual must be one of"):
+        solvers.bqp_bitwise(b, s, omega, residual="all")
+    with pytest.raises(ValueError, match="s must have 10 columns"):
+        solvers.pairwise_objective(b, s)
