@@ -21,6 +21,22 @@ def all_columns(n):
     return np.array(list(itertools.product([-1.0, 1.0], repeat=n)))
 
 
+def jit_vmap_traced_once(solver):
+    """jit(vmap(solver)) over positional arrays; keyword arguments are traced, not static.
+
+    Fails (chex) if it is traced a second time, e.g. because a new value of a keyword
+    argument (nu, gamma) or new data of the same shapes made it recompile.
+    """
+    chex.clear_trace_counter()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run(*args, **kwargs):
+        return jax.vmap(lambda *a: solver(*a, **kwargs))(*args)
+
+    return run
+
+
 # ------------------------------------------------------------------------ SDH's DCC
 
 def np_sdh_objective(b, y, f, w, nu):
@@ -107,16 +123,10 @@ def test_dcc_matches_the_authors_loop():
 
 
 def test_dcc_jit_vmap_without_recompilation():
-    chex.clear_trace_counter()
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def step(b, y, f, w, nu):
-        return jax.vmap(lambda *a: solvers.sdh_dcc(*a, nu=nu))(b, y, f, w)
-
+    step = jit_vmap_traced_once(solvers.sdh_dcc)
     for nu in (0.1, 0.2, 0.3):
         b, y, f, w = (np.stack(x) for x in zip(*[sdh_problem(12, 4, 3) for _ in range(3)]))
-        out = np.asarray(step(b, y, f, w, nu))
+        out = np.asarray(step(b, y, f, w, nu=nu))
         for i in range(3):
             np.testing.assert_array_equal(out[i], solvers.sdh_dcc(jnp.asarray(b[i]), y[i], f[i], w[i], nu=nu))
 
@@ -204,12 +214,7 @@ def test_adsh_matches_the_authors_loop_from_zero_codes(use_sign_u):
 
 
 def test_adsh_objective_never_increases_and_no_recompilation():
-    chex.clear_trace_counter()
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def outer_step(v, u, s, omega, gamma):
-        return jax.vmap(lambda *a: solvers.adsh_update_v(*a, gamma=gamma))(v, u, s, omega)
+    outer_step = jit_vmap_traced_once(solvers.adsh_update_v)
 
     batch = [adsh_problem(40, 8, 6) for _ in range(8)]
     v = np.stack([p[0] for p in batch])
@@ -217,11 +222,11 @@ def test_adsh_objective_never_increases_and_no_recompilation():
         fresh = [adsh_problem(40, 8, 6) for _ in range(8)]
         u, s, omega = (np.stack([p[j] for p in fresh]) for j in (1, 2, 3))
         before = [np_adsh_objective(*a, gamma=5.0) for a in zip(v, u, s, omega)]
-        v = np.asarray(outer_step(v, u, s, omega, 5.0))
+        v = np.asarray(outer_step(v, u, s, omega, gamma=5.0))
         after = [np_adsh_objective(*a, gamma=5.0) for a in zip(v, u, s, omega)]
         assert np.all(np.array(after) <= np.array(before) + 1e-9 * np.abs(before))
         # a second sweep on the same problem cannot increase it either
-        again = np.asarray(outer_step(v, u, s, omega, 5.0))
+        again = np.asarray(outer_step(v, u, s, omega, gamma=5.0))
         assert np.all([np_adsh_objective(*a, gamma=5.0) for a in zip(again, u, s, omega)]
                       <= np.array(after) + 1e-9 * np.abs(after))
     np.testing.assert_allclose(solvers.adsh_objective(v[0], u[0], s[0], omega[0], gamma=5.0),
@@ -353,12 +358,7 @@ def pairwise_problem(n, m, q, rng=RNG, noise=0.0):
 
 @pytest.mark.parametrize("method", ["local_search", "partition+local_search"])
 def test_bitwise_objective_never_increases_and_each_bit_is_a_local_minimum(method):
-    chex.clear_trace_counter()
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def sweep(b, s, omega, key):
-        return jax.vmap(lambda b, s, o, k: solvers.bqp_bitwise(b, s, o, key=k, restarts=4, method=method))(b, s, omega, key)
+    sweep = jit_vmap_traced_once(lambda b, s, o, k: solvers.bqp_bitwise(b, s, o, key=k, restarts=4, method=method))
 
     b, s, omega = (np.stack(x) for x in zip(*[pairwise_problem(20, 8, 4) for _ in range(6)]))
     values = [[np_pairwise_objective(*p) for p in zip(b, s, omega)]]
