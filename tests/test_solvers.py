@@ -362,6 +362,7 @@ def test_bitwise_objective_never_increases_and_each_bit_is_a_local_minimum(metho
 
     b, s, omega = (np.stack(x) for x in zip(*[pairwise_problem(20, 8, 4) for _ in range(6)]))
     values = [[np_pairwise_objective(*p) for p in zip(b, s, omega)]]
+    columns, hits = all_columns(8), []
     for t in range(3):
         b_old = b
         b = np.asarray(sweep(b, s, omega, jax.random.split(jax.random.key(t), 6)))
@@ -379,7 +380,14 @@ def test_bitwise_objective_never_increases_and_each_bit_is_a_local_minimum(metho
                     flipped = mid.copy()
                     flipped[i, k] *= -1
                     assert value <= np_pairwise_objective(flipped, s[p], omega[p]) + 1e-6 * value
+                trial = np.repeat(mid[None], len(columns), axis=0)
+                trial[:, omega[p], k] = columns            # every value of this bit's sampled entries
+                optimum = min(np_pairwise_objective(x, s[p], omega[p]) for x in trial)
+                hits.append(value <= optimum + 1e-6 * optimum)
     values = np.array(values)
+    # Not guaranteed: the share of bit sub-problems (8 sampled points, 4 restarts) solved to their
+    # global optimum by enumeration of the column; measured 72 of 72 for both methods here.
+    assert np.mean(hits) >= 0.9, np.mean(hits)
     assert np.all(np.diff(values, axis=0) <= 1e-6 * values[:-1]) and np.all(values[-1] < values[0])
 
 
