@@ -286,3 +286,36 @@ def test_faiss_roundtrip():
         np.testing.assert_array_equal(back.ids, np.arange(300))
     with pytest.raises(ValueError, match="bits must be in"):
         HammingIndex.from_faiss(flat, bits=3)
+
+
+# ------------------------------------------------------------------ evaluation
+@pytest.mark.parametrize("multi", [False, True])
+def test_hash_lookup_metrics_equal_bruteforce(multi):
+    """DCH's radius-2 lookup metrics of jhash.evaluate: a per-query NumPy loop, and the ranking
+    metrics' precision_recall_at_radius (empty balls count precision 0)."""
+    from jhash import evaluate, metrics
+
+    rng = np.random.default_rng(11 + multi)
+    base = rand_codes(rng, 6, 16)
+    dc = near_duplicates(rng, base, 400, 3)
+    qc = np.concatenate([near_duplicates(rng, base, 20, 1), rand_codes(rng, 10, 16)])
+    if multi:
+        dl, ql = (rng.random((400, 5)) < 0.3).astype(np.int32), (rng.random((30, 5)) < 0.3).astype(np.int32)
+    else:
+        dl, ql = rng.integers(0, 4, 400), np.append(rng.integers(0, 4, 29), 7)  # class 7: nothing relevant
+    d = ref_dist(qc, dc)
+    prec, rec, ret = [], [], []
+    for i in range(len(qc)):
+        rel = (dl == ql[i]) if not multi else ((dl > 0) & (ql[i] > 0)).any(1)
+        ball = d[i] <= 2
+        ret.append(ball.sum())
+        prec.append((rel & ball).sum() / ball.sum() if ball.sum() else 0.0)
+        rec.append((rel & ball).sum() / rel.sum() if rel.sum() else 0.0)
+    got, timing = evaluate.hash_lookup_metrics(qc, dc, ql, dl, radius=2)
+    assert got["lookup_precision@r2"] == pytest.approx(np.mean(prec), abs=1e-12)
+    assert got["lookup_recall@r2"] == pytest.approx(np.mean(rec), abs=1e-12)
+    assert got["lookup_retrieved@r2"] == pytest.approx(np.mean(ret))
+    assert got["lookup_empty@r2"] == pytest.approx(np.mean(np.array(ret) == 0)) and 0 < got["lookup_empty@r2"] < 1
+    p, r = metrics.precision_recall_at_radius(qc, dc, ql, dl, radius=2)
+    assert (got["lookup_precision@r2"], got["lookup_recall@r2"]) == pytest.approx((p, r), abs=1e-12)
+    assert timing["lookup_s"] >= 0 and timing["lookup_build_s"] >= 0

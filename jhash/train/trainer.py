@@ -9,7 +9,8 @@ A run lives in a work dir:
   metrics.json     the final retrieval metrics by name (e.g. "map@all"), written by the evaluator
   codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
   curves.npz       precision/recall by Hamming radius, precision@k, precision-recall by rank
-  timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation
+  timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation,
+                   the radius lookup of jhash.index in the evaluation (lookup_s)
 
 Everything a step does is a pure function of the train state and the batch; the batch of
 step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
@@ -229,7 +230,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     from jhash import evaluate as jeval  # evaluate imports this module
 
     started = time.perf_counter()
-    results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh)
+    results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh, timing=timing)
     timing["eval_s"] = time.perf_counter() - started
     _write_timing(workdir, timing)
     return results
