@@ -314,15 +314,16 @@ def precision_recall_curve_rank(query_codes, db_codes, query_labels, db_labels, 
     kmax = int(ks_arr.max()) if ks_arr.size else 1
     cuts = np.unique(ks_arr) if ks_arr.size else np.ones(1, np.int64)
     at = np.searchsorted(cuts, ks_arr)
+    bounds = list(zip(np.concatenate([[0], cuts[:-1]]), cuts))
     prec = np.zeros(len(ks_arr))
     rec = np.zeros(len(ks_arr))
     n_q = 0
     for s, e, out in _passes(query_codes, db_codes, query_labels, db_labels, k=kmax, fill=kmax,
                              backend=backend, chunk_size=chunk_size):
         n_rel = out["n_rel"].sum(axis=1)
-        # Relevant items before each cut-off: counts per segment between cut-offs, then a
-        # cumulative sum over the segments (never an int64 copy of the (chunk, kmax) ranking).
-        seg = np.add.reduceat(out["ranked"], np.concatenate([[0], cuts[:-1]]), axis=1, dtype=np.int64)
+        # Relevant items before each cut-off: counts per segment between cut-offs (buffered
+        # reductions; never an int64 copy of the (chunk, kmax) ranking), then their cumulative sum.
+        seg = np.stack([out["ranked"][:, a:b].sum(axis=1, dtype=np.int64) for a, b in bounds], axis=1)
         hits = np.cumsum(seg, axis=1)[:, at]
         prec += (hits / ks_arr).sum(axis=0)
         rec += np.where(n_rel[:, None] > 0, hits / np.maximum(n_rel[:, None], 1), 0.0).sum(0)
