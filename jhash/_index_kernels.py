@@ -63,6 +63,19 @@ def _compact(bd, bp, nb, k, hist):
     return out, t
 
 
+@numba.njit(inline="never")
+def _push(bd, bp, c, d, p, k, hist):
+    """Appends (d, p) to a query's buffer; compacts a full buffer.  Returns (size, new
+    threshold or -1).  Kept out of line: the scan loop that calls it stays small."""
+    bd[c] = d
+    bp[c] = p
+    c += 1
+    if c < bd.shape[0]:
+        return c, np.int32(-1)
+    c, t = _compact(bd, bp, c, k, hist)
+    return c, np.int32(t)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
     """Fills ``out_pos`` / ``out_d`` (n_q, k) with the k nearest positions of each query, by
@@ -77,7 +90,7 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
         bd = np.empty((nb_q, cap), np.int32)
         bp = np.empty((nb_q, cap), np.int64)
         cnt = np.zeros(nb_q, np.int64)
-        thr = np.full(nb_q, n_bits + 1, np.int64)
+        thr = np.full(nb_q, n_bits + 1, np.int32)
         hist = np.zeros(n_bits + 2, np.int64)
         tmp = np.empty(db_chunk, np.int32)
         for c0 in range(0, n, db_chunk):
@@ -86,19 +99,18 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
                 i = q0 + ii
                 if n_w == 1:  # the common case (codes of <= 64 bits): a vectorised loop
                     x = qw[i, 0]
+                    blk = dw[c0:c0 + m, 0]
                     for jj in range(m):
-                        tmp[jj] = np.int32(_popcount(x ^ dw[c0 + jj, 0]))
+                        tmp[jj] = np.int32(_popcount(x ^ blk[jj]))
                 else:
                     for jj in range(m):
                         tmp[jj] = _dist(qw[i], dw[c0 + jj], n_w)
                 t, c = thr[ii], cnt[ii]
                 for jj in range(m):
                     if tmp[jj] < t:
-                        bd[ii, c] = tmp[jj]
-                        bp[ii, c] = c0 + jj
-                        c += 1
-                        if c == cap:
-                            c, t = _compact(bd[ii], bp[ii], c, k, hist)
+                        c, t_new = _push(bd[ii], bp[ii], c, tmp[jj], c0 + jj, k, hist)
+                        if t_new >= 0:
+                            t = t_new
                 thr[ii], cnt[ii] = t, c
         for ii in range(nb_q):
             c = cnt[ii]
@@ -176,14 +188,14 @@ def _sort_segment(out_pos, out_d, s, e, n):
 
 @numba.njit(parallel=True, cache=True)
 def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, submask, r,
-                offsets, out_pos, out_d, fill):
+                lims, out_pos, out_d, fill):
     """Items within distance ``r`` of each query via m hash tables; returns the counts (n_q,).
 
     Table j: keys ``keys[j]`` (n, Wk) and ``perm[j]`` / ``starts[j]`` from :func:`build_table`,
     the query keys ``qkeys[:, j]``, the key's flippable bits (word ``fw[j, t]``, mask
     ``fm[j, t]``, t < ``npos[j]``), the probing radius ``radii[j]`` (-1: not probed) and the
     mask ``submask[j]`` (full-code words) of the code bits the key holds.  With ``fill`` the
-    items of query i are written to ``out_*[offsets[i]:]``, sorted by (distance, position).
+    items of query i are written to ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance, position).
     """
     n_q, n_w = qw.shape
     n = dw.shape[0]
@@ -192,7 +204,9 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
-        base = offsets[i] if fill else 0
+        if fill and lims[i + 1] == lims[i]:
+            continue
+        base = lims[i] if fill else 0
         probe = np.empty(n_kw, np.uint64)
         idx = np.empty(max_rad, np.int64)
         for j in range(m):
@@ -246,22 +260,31 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
 
 
 @numba.njit(parallel=True, cache=True)
-def radius_scan(qw, dw, r, offsets, out_pos, out_d, fill):
-    """Items within distance ``r`` by an exhaustive scan (same contract as :func:`ball_search`)."""
+def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
+    """Items within distance ``r`` by an exhaustive scan: returns the counts; with ``fill``,
+    writes query i's items to ``out_*[lims[i]:lims[i + 1]]`` sorted by (distance, position)
+    (``lims`` from the counts; a query with no item is not scanned again)."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
-        base = offsets[i] if fill else 0
-        for p in range(n):
-            dist = _dist(qw[i], dw[p], n_w)
-            if dist <= r:
-                if fill:
-                    out_pos[base + c] = p
-                    out_d[base + c] = dist
-                c += 1
-        counts[i] = c
         if fill:
-            _sort_segment(out_pos, out_d, base, base + c, n)
+            if lims[i + 1] == lims[i]:
+                continue
+            for p in range(n):
+                dist = _dist(qw[i], dw[p], n_w)
+                if dist <= r:
+                    out_pos[lims[i] + c] = p
+                    out_d[lims[i] + c] = dist
+                    c += 1
+            _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
+        elif n_w == 1:  # counting only: a vectorised loop
+            x, d1 = qw[i, 0], dw[:, 0]
+            for p in range(n):
+                c += np.int64(_popcount(x ^ d1[p])) <= r
+        else:
+            for p in range(n):
+                c += _dist(qw[i], dw[p], n_w) <= r
+        counts[i] = c
     return counts

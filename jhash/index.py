@@ -344,7 +344,7 @@ class HammingIndex:
         lims = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         pos = np.zeros(lims[-1], np.int64)
         dist = np.zeros(lims[-1], np.int32)
-        self._range_pass(qw, r, method, m, lims[:-1], pos, dist, True)
+        self._range_pass(qw, r, method, m, lims, pos, dist, True)
         return RangeResult(lims, self._ids[pos], dist)
 
     def range_count(self, queries, r: int, *, method: str = "auto", m: int | None = None) -> np.ndarray:
@@ -359,11 +359,11 @@ class HammingIndex:
         counts = self._range_pass(qw, r, method, m, empty, empty, empty.astype(np.int32), False)
         return qw, counts, method, m
 
-    def _range_pass(self, qw, r, method, m, offsets, pos, dist, fill):
+    def _range_pass(self, qw, r, method, m, lims, pos, dist, fill):
         if len(self) == 0 or qw.shape[0] == 0:
             return np.zeros(qw.shape[0], np.int64)
         if method == "scan":
-            return _k.radius_scan(qw, self._words, r, offsets, pos, dist, fill)
+            return _k.radius_scan(qw, self._words, r, lims, pos, dist, fill)
         t = self._tables(method, m)
         if method == "table":
             radii, qkeys = np.array([r], np.int64), qw[:, None, :]
@@ -371,7 +371,7 @@ class HammingIndex:
             radii = np.array(_mih_layout(self.bits, len(self), r, m)[1], np.int64)
             qkeys = self._substring_keys(qw, t.bounds)
         return _k.ball_search(qw, self._words, np.ascontiguousarray(qkeys), t.keys, t.perm, t.starts,
-                              t.shift, t.fw, t.fm, t.npos, radii, t.submask, r, offsets, pos, dist, fill)
+                              t.shift, t.fw, t.fm, t.npos, radii, t.submask, r, lims, pos, dist, fill)
 
     def _substring_keys(self, words, bounds):
         fw, fm = _bit_location(self.bits)

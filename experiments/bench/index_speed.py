@@ -21,7 +21,8 @@ Data: random 64-bit codes (uniform bits).  Two tasks:
 Every result is checked against jhash's (top-k distances equal; radius counts equal).  The
 slow baselines run on the first ``--slow-queries`` queries at the largest sizes (queries per
 second stays comparable).  Threads: numba (jhash) and OpenMP (faiss) both get ``--threads``
-(default 2); NumPy runs on one thread.  Peak memory: the process's peak resident set size
+(default 2); NumPy runs on one thread; ``OMP_WAIT_POLICY=PASSIVE`` (set here unless given)
+keeps idle OpenMP threads of one library from spinning on the cores the other needs.  Peak memory: the process's peak resident set size
 during the call (VmHWM, reset before each call by writing 5 to /proc/self/clear_refs) minus
 the resident size before it; where that is not available, the growth of ru_maxrss.
 """
@@ -29,9 +30,13 @@ import argparse
 import os
 import time
 
-import numpy as np
+# OpenMP threads that spin-wait after a parallel region (faiss's and numba's runtimes are
+# separate) steal the cores from the other library's next call: both wait passively.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from jhash.index import HammingIndex
+import numpy as np  # noqa: E402
+
+from jhash.index import HammingIndex  # noqa: E402
 
 BITS = 64
 
