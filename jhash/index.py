@@ -390,12 +390,10 @@ class HammingIndex:
         log2 = max(1, int(math.ceil(math.log2(max(n, 2)))) - 1)
         fw, fm = _bit_location(self.bits)
         if method == "table":
-            keys = self._words[:, None, :].transpose(1, 0, 2)
-            bounds, fws, fms, npos = None, fw[None], fm[None], np.array([self.bits])
-            submask = self._full_mask()[None]
+            bounds, fws, fms, npos, submask = None, fw[None], fm[None], np.array([self.bits]), self._full_mask()[None]
+            n_tab, n_kw = 1, n_w
         else:
             bounds = tuple(_mih_layout(self.bits, n, 0, m)[0])
-            keys = self._substring_keys(self._words, bounds).transpose(1, 0, 2)
             lengths = np.diff(bounds)
             fws = np.zeros((m, lengths.max()), np.int64)
             fms = np.left_shift(np.uint64(1), np.arange(lengths.max(), dtype=np.uint64))[None].repeat(m, 0)
@@ -403,15 +401,17 @@ class HammingIndex:
             submask = np.zeros((m, n_w), np.uint64)
             for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
                 np.bitwise_or.at(submask[j], fw[lo:hi], fm[lo:hi])
-        perms, starts, sorted_keys = [], [], []
-        for j in range(keys.shape[0]):
-            kj = np.ascontiguousarray(keys[j])
-            p, s = _k.build_table(kj, log2)
-            perms.append(p)
-            starts.append(s)
-            sorted_keys.append(kj[p])
-        t = _Tables(np.stack(sorted_keys), np.stack(perms), np.stack(starts), 64 - log2,
-                    np.ascontiguousarray(fws), np.ascontiguousarray(fms), npos, submask, bounds)
+            n_tab, n_kw = m, 1
+        idx = np.int32 if n < 2**31 else np.int64  # halves the tables of a large index
+        keys = np.empty((n_tab, n, n_kw), np.uint64)
+        perms = np.empty((n_tab, n), idx)
+        starts = np.empty((n_tab, (1 << log2) + 1), idx)
+        for j in range(n_tab):
+            kj = self._words if method == "table" else self._substring_keys(self._words, bounds[j:j + 2])[:, 0]
+            p, st = _k.build_table(kj, log2)
+            keys[j], perms[j], starts[j] = kj[p], p, st
+        t = _Tables(keys, perms, starts, 64 - log2, np.ascontiguousarray(fws), np.ascontiguousarray(fms),
+                    npos, submask, bounds)
         self._cache[key] = t
         return t
 
