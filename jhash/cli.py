@@ -146,6 +146,8 @@ def _main(argv) -> int:
     title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s"
     if "epoch_s" in timing:
         title += f"; {timing['epoch_s']:.2f} s per epoch, evaluation {timing['eval_s']:.1f} s"
+    if "lookup_s" in timing:
+        title += f"; radius-{config.eval.radius} lookup {1e3 * timing['lookup_s']:.1f} ms"
     print(format_table(metrics, title + ")"))
     return 0
 

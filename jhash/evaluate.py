@@ -3,7 +3,15 @@
 ``evaluate_run`` writes into the work dir:
 
   metrics.json  {"map@all": ..., "map@<k>": ..., "tie_aware_map@all": ..., "precision@r2": ..., "recall@r2": ...,
-                 "bit_balance": ..., "distinct_db_codes": ..., ...}
+                 "lookup_precision@r2": ..., "lookup_recall@r2": ..., "lookup_retrieved@r2": ...,
+                 "lookup_empty@r2": ..., "bit_balance": ..., "distinct_db_codes": ..., ...}
+                lookup_*: Hamming-ball retrieval as DCH (Cao et al., CVPR 2018) defines it, by hash
+                lookup in a jhash.index.HammingIndex of the database (radius config.eval.radius):
+                precision (an empty ball counts 0) and recall of the returned items, the mean number
+                returned and the fraction of queries with an empty ball; precision and recall equal
+                precision@r / recall@r of the ranking metrics (two independent computations)
+  timing.json   "lookup_s": seconds of the index's radius lookup for all queries ("lookup_build_s": building
+                its tables); kept out of metrics.json, which is reproducible
   codes.npz     query_codes, database_codes   packed codes, uint8 (n, ceil(bits/8)); jhash.codes.pack's bit
                                               order (bit i -> byte i // 8, most significant bit first), so
                                               jhash.codes.unpack(codes, bits) gives the +-1 codes back
@@ -18,12 +26,14 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jhash import codes as jcodes
+from jhash import index as jindex
 from jhash import metrics as jmetrics
 from jhash.data import to_float
 from jhash.models import apply_model
@@ -73,18 +83,92 @@ def extract_features(method, state, x, *, index=None, batch_size: int = 1024, me
     return _map_batches(features_of, state, x, index, batch_size, mesh, 0, np.float32)
 
 
-def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2) -> dict:
-    """The standard retrieval metrics of a Hamming ranking, by name (see the module docstring)."""
+def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2,
+                      timing: dict | None = None) -> dict:
+    """The standard retrieval metrics of a Hamming ranking, by name (see the module docstring).
+
+    ``timing``: a dict that receives the index's lookup times (:func:`hash_lookup_metrics`).
+    """
     out = {"map@all": jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels)}
     if map_k:
         out[f"map@{map_k}"] = jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels, k=map_k)
     out["tie_aware_map@all"] = jmetrics.tie_aware_average_precision(query_codes, db_codes, query_labels, db_labels)
     p, r = jmetrics.precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels, radius=radius)
     out[f"precision@r{radius}"], out[f"recall@r{radius}"] = p, r
-    balance = np.asarray(jcodes.bit_balance(db_codes))
-    out["bit_balance"] = float(np.mean(np.abs(balance)))
+    lookup, lookup_timing = hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, radius=radius)
+    out.update(lookup)
+    if timing is not None:
+        timing.update(lookup_timing)
+    # Per-bit mean a chunk at a time (a 10^7-code database is never held as float32).
+    chunk = 1 << 16
+    sums = sum(np.asarray(jnp.sum(jnp.asarray(db_codes[s:s + chunk], jnp.int32), axis=0), np.int64)
+               for s in range(0, len(db_codes), chunk))
+    out["bit_balance"] = float(np.mean(np.abs(sums / max(len(db_codes), 1))))
     out["distinct_db_codes"] = int(jcodes.num_distinct(db_codes))
     return out
+
+
+def _relevant_totals(query_labels, db_labels, budget):
+    """Number of relevant database items of each query (shares a label), in bounded memory."""
+    ql, dl = np.asarray(query_labels), np.asarray(db_labels)
+    if ql.ndim == 1:
+        classes, counts = np.unique(dl, return_counts=True)
+        if not len(classes):
+            return np.zeros(len(ql), np.int64)
+        at = np.clip(np.searchsorted(classes, ql), 0, len(classes) - 1)
+        return np.where(classes[at] == ql, counts[at], 0)
+    qf = (ql > 0).astype(np.float32)
+    rows = max(1, budget // max(1, 4 * len(qf) + 4 * ql.shape[1]))
+    total = np.zeros(len(ql), np.int64)
+    for s in range(0, len(dl), rows):
+        total += ((qf @ (dl[s:s + rows] > 0).astype(np.float32).T) > 0).sum(axis=1)
+    return total
+
+
+def hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, *, radius: int = 2):
+    """Hamming-ball retrieval as DCH defines it (Cao et al., "Deep Cauchy Hashing", CVPR 2018):
+    every database item within ``radius`` of the query, found by hash lookup in a
+    :class:`jhash.index.HammingIndex` (the method it picks: ball enumeration or multi-index
+    hashing), and the precision (0 for an empty ball) and recall of what it returns.
+
+    Returns ``(metrics, timing)``: ``metrics`` holds ``lookup_precision@r``,
+    ``lookup_recall@r``, ``lookup_retrieved@r`` (mean items returned) and ``lookup_empty@r``
+    (fraction of queries with an empty ball), means over all queries; ``timing`` holds
+    ``lookup_build_s`` (building the tables) and ``lookup_s`` (the lookups).  Queries are
+    looked up in groups of at most about 2**24 returned items, so memory stays bounded.
+    """
+    budget = jmetrics.MEMORY_BUDGET_BYTES
+    bits = int(np.shape(query_codes)[1])
+    index = jindex.HammingIndex(bits, db_codes)
+    qp = np.asarray(jcodes.pack(query_codes))
+    started = time.perf_counter()
+    counts = index.range_count(qp, radius)  # builds the tables; sizes the groups below
+    build_s = time.perf_counter() - started
+    ql, dl = np.asarray(query_labels), np.asarray(db_labels)
+    per_item = 16 + (3 * ql.shape[1] if ql.ndim == 2 else 0)
+    cap = max(1, budget // per_item)
+    rel_ret = np.zeros(len(qp), np.int64)
+    lookup_s, s = 0.0, 0
+    while s < len(qp):
+        e = s + max(1, int(np.searchsorted(np.cumsum(counts[s:]), cap, side="right")))
+        started = time.perf_counter()
+        res = index.range_search(qp[s:e], radius)
+        lookup_s += time.perf_counter() - started
+        owner = np.repeat(np.arange(s, e), np.diff(res.lims))
+        if ql.ndim == 1:
+            hit = dl[res.ids] == ql[owner]
+        else:
+            hit = np.any((dl[res.ids] > 0) & (ql[owner] > 0), axis=1)
+        rel_ret[s:e] = np.bincount(owner - s, weights=hit, minlength=e - s).astype(np.int64)
+        s = e
+    total = _relevant_totals(ql, dl, budget)
+    prec = np.where(counts > 0, rel_ret / np.maximum(counts, 1), 0.0)
+    rec = np.where(total > 0, rel_ret / np.maximum(total, 1), 0.0)
+    n = max(len(qp), 1)
+    metrics = {f"lookup_precision@r{radius}": float(prec.sum() / n), f"lookup_recall@r{radius}": float(rec.sum() / n),
+               f"lookup_retrieved@r{radius}": float(counts.sum() / n),
+               f"lookup_empty@r{radius}": float(np.sum(counts == 0) / n)}
+    return metrics, {"lookup_build_s": build_s, "lookup_s": lookup_s}
 
 
 def retrieval_curves(query_codes, db_codes, query_labels, db_labels) -> dict:
@@ -101,11 +185,13 @@ def retrieval_curves(query_codes, db_codes, query_labels, db_labels) -> dict:
     }
 
 
-def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None) -> dict:
+def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None, timing: dict | None = None) -> dict:
     """Encodes the run's query and database sets, computes the metrics, writes metrics.json, codes.npz and curves.npz.
 
     With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
-    checkpoint of the run (this is what ``jhash eval`` does).
+    checkpoint of the run (this is what ``jhash eval`` does).  The index's lookup times go
+    into ``timing`` when given (the trainer writes it to timing.json), otherwise they are
+    merged into the work dir's timing.json.
     """
     from jhash import methods
     from jhash.train import trainer
@@ -129,7 +215,14 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
     protocol_k = _protocol_k(config)
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
-    results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius)
+    lookup_timing = {}
+    results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
+    if timing is not None:
+        timing.update(lookup_timing)
+    else:
+        path = workdir / "timing.json"
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        path.write_text(json.dumps({**old, **lookup_timing}, indent=2))
     if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
         x, y = data.dataset.x, np.asarray(data.dataset.y)
         vq = encode(method, state, x, index=data.validation_index, batch_size=config.eval.batch_size, mesh=mesh)

@@ -312,13 +312,19 @@ def precision_recall_curve_rank(query_codes, db_codes, query_labels, db_labels, 
         ks = np.unique(np.linspace(1, n_db, num=min(100, n_db)).round().astype(int))
     ks_arr = np.asarray([_check_k(int(k), n_db) for k in np.atleast_1d(ks)], dtype=np.int64)
     kmax = int(ks_arr.max()) if ks_arr.size else 1
+    cuts = np.unique(ks_arr) if ks_arr.size else np.ones(1, np.int64)
+    at = np.searchsorted(cuts, ks_arr)
+    bounds = list(zip(np.concatenate([[0], cuts[:-1]]), cuts))
     prec = np.zeros(len(ks_arr))
     rec = np.zeros(len(ks_arr))
     n_q = 0
     for s, e, out in _passes(query_codes, db_codes, query_labels, db_labels, k=kmax, fill=kmax,
                              backend=backend, chunk_size=chunk_size):
         n_rel = out["n_rel"].sum(axis=1)
-        hits = np.cumsum(out["ranked"], axis=1)[:, ks_arr - 1]
+        # Relevant items before each cut-off: counts per segment between cut-offs (buffered
+        # reductions; never an int64 copy of the (chunk, kmax) ranking), then their cumulative sum.
+        seg = np.stack([out["ranked"][:, a:b].sum(axis=1, dtype=np.int64) for a, b in bounds], axis=1)
+        hits = np.cumsum(seg, axis=1)[:, at]
         prec += (hits / ks_arr).sum(axis=0)
         rec += np.where(n_rel[:, None] > 0, hits / np.maximum(n_rel[:, None], 1), 0.0).sum(0)
         n_q += e - s

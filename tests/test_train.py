@@ -65,6 +65,10 @@ def test_curves_agree_with_the_metrics(reference_run):
     assert curves["precision_at_radius"].shape == (17,)
     assert curves["precision_at_radius"][2] == pytest.approx(metrics["precision@r2"], abs=1e-12)
     assert curves["recall_at_radius"][2] == pytest.approx(metrics["recall@r2"], abs=1e-12)
+    # DCH's radius-2 hash lookup through jhash.index agrees with the ranking metrics.
+    assert metrics["lookup_precision@r2"] == pytest.approx(metrics["precision@r2"], abs=1e-12)
+    assert metrics["lookup_recall@r2"] == pytest.approx(metrics["recall@r2"], abs=1e-12)
+    assert json.loads((workdir / "timing.json").read_text())["lookup_s"] >= 0
     assert curves["recall_at_radius"][-1] == pytest.approx(1.0)  # radius = bits retrieves everything
     assert curves["k"][-1] == 1697 and curves["pr_recall"][-1] == pytest.approx(1.0)
     assert np.all(np.diff(curves["pr_recall"]) >= 0)

@@ -9,7 +9,8 @@ A run lives in a work dir:
   metrics.json     the final retrieval metrics by name (e.g. "map@all"), written by the evaluator
   codes.npz        query and database codes (packed) with their labels (see jhash.evaluate)
   curves.npz       precision/recall by Hamming radius, precision@k, precision-recall by rank
-  timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation
+  timing.json      wall-clock seconds of the last call: training, per epoch (after compilation), evaluation,
+                   the radius lookup of jhash.index in the evaluation (lookup_s)
   manifest.json    config, versions, git commit, devices, dataset and split checksums, one entry per call
   tensorboard/     the training metrics as TensorBoard event files
 
@@ -268,7 +269,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     from jhash import evaluate as jeval  # evaluate imports this module
 
     started = time.perf_counter()
-    results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh)
+    results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh, timing=timing)
     timing["eval_s"] = time.perf_counter() - started
     _write_timing(workdir, timing)
     manifest.finish(status="finished", steps=num_steps - start, wall_s=timing["train_s"] + timing["eval_s"])

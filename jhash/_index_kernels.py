@@ -1,0 +1,290 @@
+"""The compiled (numba) loops behind :mod:`jhash.index`.
+
+Codes are rows of uint64 words (``(n, W)``); only popcounts of XORs and single-bit flips are
+used, so the bit order inside a word does not matter here (``jhash.index`` says where each
+code bit lives).  Database items are identified by their *position* (row); ties are broken
+by position ascending everywhere.
+
+* :func:`topk_scan`: exact top-k by (distance, position).  One pass over the database per
+  block of queries, a database chunk at a time (kept in cache while the block's queries scan
+  it).  Each query keeps a buffer of candidates in position order and a threshold ``t``: once
+  k candidates have distance <= t, a later item (larger position) enters only with distance
+  < t.  A full buffer is compacted with a histogram over distances (no sort); the final k are
+  placed by a counting sort on the distance.
+* :func:`build_table`: a static hash table, i.e. the rows sorted by bucket (a counting sort on
+  the top bits of a mixed hash of the key) plus the bucket starts.
+* :func:`ball_search`: radius search by table lookups: for each table, every key within the
+  table's radius of the query key is probed, every hit is verified by its full distance
+  (one table over whole codes = Hamming-ball enumeration; m tables over substrings =
+  multi-index hashing).  A hit already reachable through an earlier table is skipped, so no
+  item is reported twice.  Run once to count, once to fill.
+* :func:`radius_scan`: the same output by an exhaustive scan.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from jhash._ranking import _popcount
+
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xD6E8FEB86659FD93)
+
+
+@numba.njit(inline="always")
+def _dist(qrow, drow, n_w):
+    d = 0
+    for w in range(n_w):
+        d += np.int64(_popcount(qrow[w] ^ drow[w]))
+    return d
+
+
+@numba.njit(inline="always")
+def _compact(bd, bp, nb, k, hist):
+    """Keeps the k smallest (distance, position) of the buffer's ``nb`` entries, in buffer
+    (= position) order.  Returns (new size, distance threshold t): k entries have d <= t."""
+    hist[:] = 0
+    for e in range(nb):
+        hist[bd[e]] += 1
+    cum, t = 0, 0
+    while cum + hist[t] < k:
+        cum += hist[t]
+        t += 1
+    take = k - cum  # entries at distance t to keep: the earliest ones
+    out = 0
+    for e in range(nb):
+        d = bd[e]
+        if d < t or (d == t and take > 0):
+            if d == t:
+                take -= 1
+            bd[out] = d
+            bp[out] = bp[e]
+            out += 1
+    return out, t
+
+
+@numba.njit(inline="never")
+def _push(bd, bp, c, d, p, k, hist):
+    """Appends (d, p) to a query's buffer; compacts a full buffer.  Returns (size, new
+    threshold or -1).  Kept out of line: the scan loop that calls it stays small."""
+    bd[c] = d
+    bp[c] = p
+    c += 1
+    if c < bd.shape[0]:
+        return c, np.int32(-1)
+    c, t = _compact(bd, bp, c, k, hist)
+    return c, np.int32(t)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
+    """Fills ``out_pos`` / ``out_d`` (n_q, k) with the k nearest positions of each query, by
+    (distance, position).  Needs 1 <= k <= n."""
+    n_q, n_w = qw.shape
+    n = dw.shape[0]
+    cap = 2 * k + 64
+    n_blocks = (n_q + q_block - 1) // q_block
+    for b in numba.prange(n_blocks):
+        q0 = b * q_block
+        nb_q = min(n_q, q0 + q_block) - q0
+        bd = np.empty((nb_q, cap), np.int32)
+        bp = np.empty((nb_q, cap), np.int64)
+        cnt = np.zeros(nb_q, np.int64)
+        thr = np.full(nb_q, n_bits + 1, np.int32)
+        hist = np.zeros(n_bits + 2, np.int64)
+        tmp = np.empty(db_chunk, np.int32)
+        for c0 in range(0, n, db_chunk):
+            m = min(n, c0 + db_chunk) - c0
+            for ii in range(nb_q):
+                i = q0 + ii
+                if n_w == 1:  # the common case (codes of <= 64 bits): a vectorised loop
+                    x = qw[i, 0]
+                    blk = dw[c0:c0 + m, 0]
+                    for jj in range(m):
+                        tmp[jj] = np.int32(_popcount(x ^ blk[jj]))
+                else:
+                    for jj in range(m):
+                        tmp[jj] = _dist(qw[i], dw[c0 + jj], n_w)
+                t, c = thr[ii], cnt[ii]
+                for jj in range(m):
+                    if tmp[jj] < t:
+                        c, t_new = _push(bd[ii], bp[ii], c, tmp[jj], c0 + jj, k, hist)
+                        if t_new >= 0:
+                            t = t_new
+                thr[ii], cnt[ii] = t, c
+        for ii in range(nb_q):
+            c = cnt[ii]
+            if c > k:
+                c, _ = _compact(bd[ii], bp[ii], c, k, hist)
+            hist[:] = 0  # counting sort by distance; stable, so ties stay in position order
+            for e in range(c):
+                hist[bd[ii, e] + 1] += 1
+            for h in range(1, n_bits + 2):
+                hist[h] += hist[h - 1]
+            for e in range(c):
+                d = bd[ii, e]
+                p = hist[d]
+                hist[d] = p + 1
+                out_pos[q0 + ii, p] = bp[ii, e]
+                out_d[q0 + ii, p] = d
+
+
+@numba.njit(inline="always")
+def _bucket(key, shift):
+    h = np.uint64(0)
+    for w in range(key.shape[0]):
+        h = (h ^ key[w]) * _MIX1
+        h ^= h >> np.uint64(31)
+    h *= _MIX2
+    return np.int64(h >> np.uint64(shift))
+
+
+@numba.njit(cache=True)
+def build_table(keys, n_buckets_log2):
+    """Static hash table over the rows of ``keys`` (n, Wk) uint64.
+
+    Returns ``(perm, starts)``: rows ``perm[starts[b]:starts[b + 1]]`` are those in bucket b,
+    in position order (a stable counting sort on the bucket)."""
+    n = keys.shape[0]
+    shift = 64 - n_buckets_log2
+    n_b = 1 << n_buckets_log2
+    bucket = np.empty(n, np.int64)
+    starts = np.zeros(n_b + 1, np.int64)
+    for i in range(n):
+        bucket[i] = _bucket(keys[i], shift)
+        starts[bucket[i] + 1] += 1
+    for b in range(n_b):
+        starts[b + 1] += starts[b]
+    nxt = starts[:-1].copy()
+    perm = np.empty(n, np.int64)
+    for i in range(n):
+        perm[nxt[bucket[i]]] = i
+        nxt[bucket[i]] += 1
+    return perm, starts
+
+
+@numba.njit(parallel=True, cache=True)
+def extract_bits(words, pw, pm, out):
+    """``out[i]`` gets bit t set when the code bit at (word ``pw[t]``, mask ``pm[t]``) of row i is set."""
+    for i in numba.prange(words.shape[0]):
+        key = np.uint64(0)
+        for t in range(pw.shape[0]):
+            if words[i, pw[t]] & pm[t]:
+                key |= np.uint64(1) << np.uint64(t)
+        out[i] = key
+
+
+@numba.njit(inline="always")
+def _sort_segment(out_pos, out_d, s, e, n):
+    """Sorts entries s:e of the outputs by (distance, position)."""
+    key = np.empty(e - s, np.int64)
+    for a in range(e - s):
+        key[a] = np.int64(out_d[s + a]) * n + out_pos[s + a]
+    key.sort()
+    for a in range(e - s):
+        out_d[s + a] = key[a] // n
+        out_pos[s + a] = key[a] % n
+
+
+@numba.njit(parallel=True, cache=True)
+def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, submask, r,
+                lims, out_pos, out_d, fill):
+    """Items within distance ``r`` of each query via m hash tables; returns the counts (n_q,).
+
+    Table j: keys ``keys[j]`` (n, Wk) and ``perm[j]`` / ``starts[j]`` from :func:`build_table`,
+    the query keys ``qkeys[:, j]``, the key's flippable bits (word ``fw[j, t]``, mask
+    ``fm[j, t]``, t < ``npos[j]``), the probing radius ``radii[j]`` (-1: not probed) and the
+    mask ``submask[j]`` (full-code words) of the code bits the key holds.  With ``fill`` the
+    items of query i are written to ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance, position).
+    """
+    n_q, n_w = qw.shape
+    n = dw.shape[0]
+    m, _, n_kw = keys.shape
+    max_rad = max(1, radii.max())
+    counts = np.zeros(n_q, np.int64)
+    for i in numba.prange(n_q):
+        c = 0
+        if fill and lims[i + 1] == lims[i]:
+            continue
+        base = lims[i] if fill else 0
+        probe = np.empty(n_kw, np.uint64)
+        idx = np.empty(max_rad, np.int64)
+        for j in range(m):
+            for d in range(min(radii[j], npos[j]) + 1):  # every subset of d flipped bits
+                for a in range(d):
+                    idx[a] = a
+                while True:
+                    probe[:] = qkeys[i, j]
+                    for a in range(d):
+                        probe[fw[j, idx[a]]] ^= fm[j, idx[a]]
+                    b = _bucket(probe, shift)
+                    for e in range(starts[j, b], starts[j, b + 1]):
+                        same = True
+                        for w in range(n_kw):
+                            if keys[j, e, w] != probe[w]:
+                                same = False
+                                break
+                        if not same:
+                            continue
+                        p = perm[j, e]
+                        dist = _dist(qw[i], dw[p], n_w)
+                        if dist > r:
+                            continue
+                        seen = False  # found already through an earlier table?
+                        for jj in range(j):
+                            if radii[jj] >= 0:
+                                sd = 0
+                                for w in range(n_w):
+                                    sd += np.int64(_popcount((qw[i, w] ^ dw[p, w]) & submask[jj, w]))
+                                if sd <= radii[jj]:
+                                    seen = True
+                                    break
+                        if seen:
+                            continue
+                        if fill:
+                            out_pos[base + c] = p
+                            out_d[base + c] = dist
+                        c += 1
+                    a = d - 1  # next subset, in lexicographic order
+                    while a >= 0 and idx[a] == npos[j] - d + a:
+                        a -= 1
+                    if a < 0:
+                        break
+                    idx[a] += 1
+                    for a2 in range(a + 1, d):
+                        idx[a2] = idx[a2 - 1] + 1
+        counts[i] = c
+        if fill:
+            _sort_segment(out_pos, out_d, base, base + c, n)
+    return counts
+
+
+@numba.njit(parallel=True, cache=True)
+def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
+    """Items within distance ``r`` by an exhaustive scan: returns the counts; with ``fill``,
+    writes query i's items to ``out_*[lims[i]:lims[i + 1]]`` sorted by (distance, position)
+    (``lims`` from the counts; a query with no item is not scanned again)."""
+    n_q, n_w = qw.shape
+    n = dw.shape[0]
+    counts = np.zeros(n_q, np.int64)
+    for i in numba.prange(n_q):
+        c = 0
+        if fill:
+            if lims[i + 1] == lims[i]:
+                continue
+            for p in range(n):
+                dist = _dist(qw[i], dw[p], n_w)
+                if dist <= r:
+                    out_pos[lims[i] + c] = p
+                    out_d[lims[i] + c] = dist
+                    c += 1
+            _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
+        elif n_w == 1:  # counting only: a vectorised loop
+            x, d1 = qw[i, 0], dw[:, 0]
+            for p in range(n):
+                c += np.int64(_popcount(x ^ d1[p])) <= r
+        else:
+            for p in range(n):
+                c += _dist(qw[i], dw[p], n_w) <= r
+        counts[i] = c
+    return counts
