@@ -215,6 +215,13 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
     protocol_k = _protocol_k(config)
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
+    if method.database_codes is not None:  # learned codes of the training items in the database (ADSH's V)
+        learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(np.int8)
+        position = {int(d): p for p, d in enumerate(data.train_index)}
+        rows = [(r, position[int(d)]) for r, d in enumerate(data.split.database) if int(d) in position]
+        if rows:
+            r, p = np.array(rows).T
+            dc[r] = learned[p]
     lookup_timing = {}
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
     if timing is not None:

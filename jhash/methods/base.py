@@ -29,6 +29,15 @@ class Method:
         ``metrics`` is a dict of scalars to log.
       init_state: returns the initial method state (default: an empty dict).
       encode: maps real outputs to +-1 codes for retrieval (default: sign, with sign(0) = +1).
+      batches: ``batches(step) -> positions in the training set`` of the step's batch, a pure
+        function of the step (so a resumed run sees the same batches); default: the trainer's
+        seeded epoch order over the whole training set. For methods that train on samples
+        (ADSH's Omega).
+      num_steps: the number of training steps when ``batches`` defines its own schedule
+        (default: epochs x steps per epoch).
+      database_codes: ``database_codes(method_state) -> (n_train, bits)`` +-1 codes that the
+        evaluator uses for the database items that are training items, instead of encoding
+        them with the network (ADSH's learned database codes V); default: none.
     """
 
     name: str
@@ -36,6 +45,9 @@ class Method:
     loss: Callable[..., Any]
     init_state: Callable[[], Any] = _no_state
     encode: Callable[[Any], Any] = sign
+    batches: Callable[[int], Any] | None = None
+    num_steps: int | None = None
+    database_codes: Callable[[Any], Any] | None = None
 
 
 def hyperparameters(config, name: str, defaults: dict) -> dict:

@@ -201,9 +201,8 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     if config.batch_size % mesh.size:
         raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number of devices ({mesh.size})")
     steps_per_epoch = n_train // config.batch_size
-    num_steps = steps_per_epoch * config.num_epochs
-
     method = methods.get_method(config.method).build(config, train_labels=exp.y_train)
+    num_steps = method.num_steps or steps_per_epoch * config.num_epochs
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
     state = jax.device_put(init_state(method, optimizer, config, exp.x_train[:1]), replicated(mesh))
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
@@ -224,7 +223,10 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     done = start
     try:
         for step in range(start, num_steps):
-            idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
+            if method.batches is None:
+                idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
+            else:
+                idx = np.asarray(method.batches(step))
             batch = {"x": exp.x_train[idx], "y": exp.y_train[idx], "index": idx.astype(np.int32)}
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1

@@ -1,0 +1,107 @@
+"""ADSH: Jiang & Li, "Asymmetric deep supervised hashing", AAAI 2018.
+
+Queries and database are treated asymmetrically: the network learns the hash function for
+queries only, and the codes V of the database (here: the training set, whose labels are
+known) are learned directly as binary variables. Each outer iteration samples m database
+points Omega, trains the network on them for a few epochs with
+
+    sum_{i in Omega} sum_{j in Gamma} (u_i^T v_j - q S_ij)^2 + gamma sum_{i in Omega} (v_i - u_i)^2   (eq. 4)
+
+(u = tanh of the network's outputs, Gamma the whole database), then updates V by the
+closed-form bitwise step of :func:`jhash.solvers.adsh_update_v` (eq. 9-11). Retrieval ranks
+the database codes V against the network's query codes; database items outside the training
+set (protocols whose database is larger than the training set) are encoded by the network.
+
+Where we follow the authors' code (jiangqy/ADSH-AAAI2018, ADSH_pytorch/ADSH_CIFAR_10.py):
+gamma = 200, m = 2,000 sampled points, 3 epochs on each sample, V = 0 at the start, the similarity rescaled to 1 (similar) and -r
+(dissimilar) with r = #similar / #dissimilar of the block, the loss divided by
+(n_database x batch), and V updated once at the end of every outer iteration with the
+outputs of the sample; ``use_sign_u`` builds V's update from sign(U) as their MATLAB code
+does. The whole schedule is a pure function of the step: the sample of outer iteration t is
+drawn from (seed, t) both on the host (batches) and inside the compiled step (V's update),
+so a resumed run follows the same schedule, and the V update runs inside the jitted
+training step (its database axis can be sharded; see the solver). The authors run 50 outer
+iterations (``outer_iterations=50``); by default (``outer_iterations=0``) we run as many as
+give the network the config's budget, num_epochs passes over the training set's size
+(ceil(num_epochs n / (inner_epochs m)), at least 1), so ADSH is compared with the other
+methods at the same number of network updates. Where we differ: the authors fine-tune
+AlexNet/CNN-F; our configs train the shared small CNN with Adam, and the training set of
+the protocol plays the database Gamma for V.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jhash.codes import sign
+from jhash.losses import pairwise_similarity
+from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.solvers import adsh_update_v
+
+
+def defaults() -> dict:
+    return {"gamma": 200.0, "num_samples": 2000, "inner_epochs": 3, "outer_iterations": 0, "use_sign_u": False}
+
+
+def rescaled_similarity(labels_a, labels_b):
+    """ADSH's similarity: 1 for similar and -r for dissimilar pairs, r = #similar / #dissimilar of the block."""
+    s = pairwise_similarity(labels_a, labels_b)
+    r = jnp.sum(s) / jnp.maximum(jnp.sum(1.0 - s), 1.0)
+    return s * (1.0 + r) - r
+
+
+def build(config, *, train_labels) -> Method:
+    hp = hyperparameters(config, "adsh", defaults())
+    n = len(train_labels)
+    q, bs = config.bits, config.batch_size
+    m = int(min(hp["num_samples"], n))
+    if m < bs:
+        raise ValueError(f"adsh.num_samples ({m}) must be at least config.batch_size ({bs})")
+    steps_per_epoch = m // bs
+    steps_per_outer = int(hp["inner_epochs"]) * steps_per_epoch
+    labels = jnp.asarray(train_labels)
+    sample_key = jax.random.PRNGKey(config.seed)
+
+    @jax.jit
+    def omega_of(t):
+        """The sampled points of outer iteration ``t`` (positions in the training set)."""
+        return jax.random.permutation(jax.random.fold_in(sample_key, t), n)[:m].astype(jnp.int32)
+
+    @functools.lru_cache(maxsize=4)
+    def host_omega(t: int) -> np.ndarray:
+        return np.asarray(omega_of(t))
+
+    def batches(step: int) -> np.ndarray:
+        t, within = divmod(int(step), steps_per_outer)
+        epoch, b = divmod(within, steps_per_epoch)
+        order = np.random.default_rng([config.seed, t, epoch]).permutation(m)
+        return host_omega(t)[order[b * bs:(b + 1) * bs]]
+
+    def init_state():
+        return {"v": jnp.zeros((n, q), jnp.float32), "u": jnp.zeros((n, q), jnp.float32), "labels": labels}
+
+    def update_v(state, t):
+        omega = omega_of(t)
+        s = rescaled_similarity(state["labels"][omega], state["labels"])
+        v = adsh_update_v(state["v"], state["u"][omega], s, omega, gamma=hp["gamma"], use_sign_u=hp["use_sign_u"])
+        return {**state, "v": v}
+
+    def loss(out, batch, state, *, step, key):
+        u = jnp.tanh(out)
+        idx = batch["index"]
+        s = rescaled_similarity(batch["y"], state["labels"])
+        pairs = jnp.sum(jnp.square(u @ state["v"].T - q * s))
+        quant = hp["gamma"] * jnp.sum(jnp.square(state["v"][idx] - u))
+        value = (pairs + quant) / (n * u.shape[0])
+        state = {**state, "u": state["u"].at[idx].set(jax.lax.stop_gradient(u))}
+        last_of_outer = (step + 1) % steps_per_outer == 0  # the V-step closes each outer iteration
+        state = jax.lax.cond(last_of_outer, update_v, lambda st, t: st, state, step // steps_per_outer)
+        return value, (state, {"pairs": pairs / (n * u.shape[0]), "quantization": quant / (n * u.shape[0])})
+
+    outer = int(hp["outer_iterations"]) or max(1, -(-config.num_epochs * n // (int(hp["inner_epochs"]) * m)))
+    return Method(name="adsh", model=build_model(config), loss=loss, init_state=init_state, batches=batches,
+                  num_steps=outer * steps_per_outer,
+                  database_codes=lambda state: sign(state["v"]))

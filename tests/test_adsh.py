@@ -1,0 +1,92 @@
+"""ADSH through the one trainer: its own sample schedule, V learned in the step and used as the database codes,
+exact resume and 8 devices = 1 device."""
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from jhash import codes as jcodes
+from jhash import methods
+from jhash.config import apply_overrides, load_config
+from jhash.train import Checkpointer, train
+from jhash.train.trainer import init_state, load_experiment_data, read_config
+from jhash.train.state import make_optimizer
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def adsh_config(*overrides):
+    c = load_config(str(REPO / "experiments/configs/adsh.py") + ":dataset=digits,bits=16")
+    return apply_overrides(c, ["model.hidden=(64,)", "num_epochs=20", "adsh.num_samples=256", "checkpoint_every=30",
+                               "log_every=30", "progress=false", "num_devices=1", *overrides])
+
+
+def _restore(workdir):
+    config = read_config(workdir)
+    data = load_experiment_data(config, workdir)
+    method = methods.get_method("adsh").build(config, train_labels=data.y_train)
+    ckpt = Checkpointer(workdir / "checkpoints")
+    try:
+        state = ckpt.restore(init_state(method, make_optimizer(config.optimizer, steps_per_epoch=1, num_steps=1),
+                                        config, data.x_train[:1]))
+    finally:
+        ckpt.close()
+    return method, state, data
+
+
+@pytest.fixture(scope="module")
+def adsh_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("adsh")
+    return workdir, train(adsh_config(), workdir)
+
+
+def test_schedule_is_adshs_own(adsh_run):
+    workdir, results = adsh_run
+    method, _, data = _restore(workdir)
+    # outer iterations to match 20 epochs of the 500 training items: ceil(20 * 500 / (3 * 256)) = 14, 3 x 4 steps each
+    assert method.num_steps == 14 * 3 * 4
+    first = [set(method.batches(s).tolist()) for s in range(12)]
+    omega = set().union(*first)
+    assert len(omega) == 256  # one outer iteration sees exactly its sample, each epoch once
+    assert set().union(*first[:4]) == set().union(*first[4:8]) == omega
+    assert omega != set().union(*[set(method.batches(s).tolist()) for s in range(12, 24)])
+    np.testing.assert_array_equal(method.batches(17), method.batches(17))  # a pure function of the step
+    assert results["map@all"] > 0.5
+
+
+def test_database_codes_are_the_learned_v(adsh_run):
+    workdir, _ = adsh_run
+    _, state, data = _restore(workdir)
+    v = np.asarray(jax.device_get(state.method_state["v"]))
+    assert set(np.unique(v)) == {-1.0, 1.0}  # V was updated: no 0 left from its initialisation
+    z = np.load(workdir / "codes.npz")
+    db = jcodes.unpack(z["database_codes"], 16)
+    position = {int(d): p for p, d in enumerate(data.train_index)}
+    rows = [(r, position[int(d)]) for r, d in enumerate(z["database_index"]) if int(d) in position]
+    assert len(rows) == len(data.train_index)
+    r, p = np.array(rows).T
+    np.testing.assert_array_equal(db[r], np.where(v[p] >= 0, 1, -1))
+
+
+def test_resume_and_eight_devices_give_the_same_codes(adsh_run, tmp_path):
+    workdir, _ = adsh_run
+    want = np.load(workdir / "codes.npz")
+
+    def crash(step, _):
+        if step == 90:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(adsh_config(), tmp_path / "resumed", on_step=crash)
+    train(adsh_config(), tmp_path / "resumed")
+    train(adsh_config("num_devices=8"), tmp_path / "eight")
+    for other in ("resumed", "eight"):
+        got = np.load(tmp_path / other / "codes.npz")
+        for name in ("query_codes", "database_codes"):
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{other} {name}")
+
+
+def test_bad_sample_size_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"adsh.num_samples \(32\) must be at least config.batch_size \(64\)"):
+        train(adsh_config("adsh.num_samples=32"), tmp_path)
