@@ -21,6 +21,8 @@ DEEP = sorted(set(methods.available()) - {"dpsh"})  # DPSH is covered by test_tr
 EXTRA = {
     "mmhh": ["mmhh.memory_after=70"],  # switch to batch x memory pairs half-way
     "dseh": ["dseh.label_epochs=3"],
+    "ddsh": ["ddsh.num_samples=100"],  # BQP steps over 100 sampled codes
+    "adsh": ["adsh.num_samples=256"],
 }
 
 

@@ -1,0 +1,19 @@
+"""DDSH: Jiang, Cui, Li, "Deep discrete supervised hashing", IEEE TIP 2018.
+
+Column sampling: the codes of a sample of the training set are learned by bitwise BQP
+steps inside the training step, the rest come from the network, which is fitted to them.
+See jhash/methods/ddsh.py for where we follow the authors' code and where we differ.
+
+Run (from the repository root; the shared settings of each dataset are those of
+jhash.config.experiment_config: the same network and budget for every method):
+  jhash train --config experiments/configs/ddsh.py:dataset=digits,bits=32 --workdir runs/ddsh-digits
+  jhash train --config experiments/configs/ddsh.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/ddsh-mnist
+  jhash train --config experiments/configs/ddsh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/ddsh-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
+hyperparameter with e.g. ``--config.ddsh.<name>=<value>``.
+
+Expected: see experiments/results/deep_mnist.md (mnist, cpu=true budget, 16/32/64 bits).
+"""
+from jhash.config import method_config
+
+get_config = method_config("ddsh")
