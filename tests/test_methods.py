@@ -23,6 +23,7 @@ EXTRA = {
     "dseh": ["dseh.label_epochs=3"],
     "ddsh": ["ddsh.num_samples=100"],  # BQP steps over 100 sampled codes
     "adsh": ["adsh.num_samples=256"],
+    "dsdh": ["dsdh.eta=5.5"],  # eta is relative to the pairs of 5,000 training items (55); digits has 500
 }
 
 
