@@ -96,7 +96,7 @@ def write_table(rows, args, path: pathlib.Path):
     lines = [
         f"# Deep methods on {args.dataset}",
         "",
-        f"Made by `python experiments/deep_results.py {' '.join(sys.argv[1:])}`.",
+        f"Made by `python experiments/deep_results.py {' '.join(a for a in sys.argv[1:] if a != '--table-only')}`.",
         "",
         f"Protocol `{args.dataset}`; every method trains the same network with the same budget: "
         f"{budget} (see `jhash.config.experiment_config`), Adam lr 1e-3, each method's own defaults "
@@ -140,6 +140,7 @@ def main(argv=None):
     p.add_argument("--workdir", default="")
     p.add_argument("--out", default="")
     p.add_argument("--machine", default="2-core shared CPU (no GPU)")
+    p.add_argument("--table-only", action="store_true", help="write the table from the finished runs, train nothing")
     args = p.parse_args(argv)
     args.bits = [int(b) for b in args.bits.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -153,13 +154,17 @@ def main(argv=None):
         for bits in args.bits:
             for m in args.methods:
                 wd = root / f"{m}-{bits}-{seed}"
+                if args.table_only and not (wd / "timing.json").exists():
+                    continue
                 r = run_one(m, args.dataset, bits, seed, args, wd)
                 timing = json.loads((wd / "timing.json").read_text())
                 rows.setdefault((m, bits), []).append((r["map@all"], r["precision@r2"], timing["train_s"]))
                 if m == "dpsh":
                     lsh = lsh_on_features(wd, bits, seed)
                     rows.setdefault(("lsh", bits), []).append((lsh["map@all"], lsh["precision@r2"], 0.0))
-                write_table(rows, args, out)
+                if not args.table_only:
+                    write_table(rows, args, out)
+    write_table(rows, args, out)
     print(f"wrote {out}")
 
 
