@@ -318,3 +318,25 @@ def test_errors_name_the_argument():
         h.encode(x[:, :3])
     with pytest.raises(ValueError, match="unknown shallow hashing method"):
         shallow.get_method("nope")
+
+
+def test_sdh_objective_never_increases_and_its_steps_are_exact():
+    from jhash.shallow import sdh
+    from jhash.solvers import ridge_regression
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 1] > 0).astype(np.int32)
+    h = sdh.fit(x, y, bits=8, key=jax.random.key(1), anchors=30, outer_iterations=6)
+    hist = np.asarray(h.info["objective"])
+    assert np.all(np.diff(hist) <= 1e-3 * np.abs(hist[:-1])), hist
+    # the G-step is the ridge solution: its gradient vanishes (NumPy normal equations)
+    b = np.asarray(h.info["train_codes"], np.float64)
+    yy = np.eye(4)[y]
+    w = np.asarray(ridge_regression(jnp.asarray(b, jnp.float32), jnp.asarray(yy, jnp.float32), lam=1.0), np.float64)
+    np.testing.assert_allclose(w, np.linalg.solve(b.T @ b + np.eye(8), b.T @ yy), rtol=1e-3, atol=1e-4)
+    # the final hash functions reproduce most training codes, and codes of one class are close
+    codes = h.encode(x)
+    assert np.mean(codes == h.info["train_codes"]) > 0.8
+    with pytest.raises(ValueError, match="anchors"):
+        sdh.fit(x, y, bits=8, key=jax.random.key(1), anchors=500)
