@@ -340,3 +340,26 @@ def test_sdh_objective_never_increases_and_its_steps_are_exact():
     assert np.mean(codes == h.info["train_codes"]) > 0.8
     with pytest.raises(ValueError, match="anchors"):
         sdh.fit(x, y, bits=8, key=jax.random.key(1), anchors=500)
+
+
+def test_ksh_spectral_direction_and_greedy_bits():
+    from jhash.shallow import ksh
+
+    rng = np.random.default_rng(4)
+    kbar = rng.normal(size=(40, 6))
+    y = rng.integers(0, 3, 40)
+    r = np.where(y[:, None] == y[None, :], 1.0, -1.0) * 8
+    a = np.asarray(ksh.spectral_direction(jnp.asarray(kbar, jnp.float32), jnp.asarray(r, jnp.float32)), np.float64)
+    # the leading eigenvector of the generalised problem by scipy
+    w, v = scipy.linalg.eigh(kbar.T @ r @ kbar, kbar.T @ kbar)
+    cos = abs(a @ (kbar.T @ kbar) @ v[:, -1]) / np.sqrt((a @ kbar.T @ kbar @ a) * (v[:, -1] @ kbar.T @ kbar @ v[:, -1]))
+    assert cos > 0.999
+    # a greedy bit is never worse (in b^T R b) than the spectral start
+    a1 = np.asarray(ksh.fit_bit(jnp.asarray(kbar, jnp.float32), jnp.asarray(r, jnp.float32), steps=50, lr=0.05))
+    gain = lambda a: (lambda b: b @ r @ b)(np.where(kbar @ a >= 0, 1.0, -1.0))
+    assert gain(a1) >= gain(a) - 1e-6
+    x = rng.normal(size=(150, 5)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(np.int32)
+    h = ksh.fit(x, labels, bits=6, key=jax.random.key(0), anchors=20, steps=50)
+    loss = np.asarray(h.info["objective"])
+    assert loss[-1] < loss[0]  # the codes fit r S better than no code
