@@ -363,3 +363,24 @@ def test_ksh_spectral_direction_and_greedy_bits():
     h = ksh.fit(x, labels, bits=6, key=jax.random.key(0), anchors=20, steps=50)
     loss = np.asarray(h.info["objective"])
     assert loss[-1] < loss[0]  # the codes fit r S better than no code
+
+
+def test_cosdish_omega_step_never_increases_and_gamma_step_is_the_sign_rule():
+    from jhash.shallow import cosdish
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(90, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32) + 2 * (x[:, 2] > 0).astype(np.int32)
+    h = cosdish.fit(x, y, bits=6, key=jax.random.key(2), num_samples=30, iterations=4, anchors=20)
+    hist = h.info["omega_step_objective"]
+    assert np.all(hist[:, 1] <= hist[:, 0] + 1e-3)  # the Omega step (block coordinate descent) never increases it
+    # the rescaled columns: 1 for similar pairs, -r for dissimilar ones (NumPy)
+    omega = np.array([3, 10, 50])
+    s = np.asarray(cosdish.rescaled_columns(jnp.asarray(np.eye(4, dtype=np.float32)[y]), jnp.asarray(omega)))
+    sim = (y[:, None] == y[omega][None, :]).astype(float)
+    r = sim.sum() / (1 - sim).sum()
+    np.testing.assert_allclose(s, np.where(sim > 0, 1.0, -r), rtol=1e-6)
+    codes = h.info["train_codes"]
+    same = y[:, None] == y[None, :]
+    ip = codes.astype(float) @ codes.T.astype(float)
+    assert ip[same].mean() > ip[~same].mean() + 2  # codes of a class are closer than across classes
