@@ -11,7 +11,7 @@ A quick variant on the bundled digits (no files, seconds):
   PYTHONPATH=. python experiments/shallow_mnist.py --dataset digits --seeds 1
 
 Expected on mnist (experiments/results/shallow_mnist.md, 2-core CPU): at 32 bits mAP@ALL
-about 0.17 (LSH), 0.41 (ITQ), 0.6-0.7 (AGH-2 / DGH), above 0.85 (FTH).
+about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH).
 """
 from jhash.config import parse_arg
 from jhash.shallow import METHODS
@@ -20,7 +20,8 @@ from jhash.shallow import METHODS
 _HYPER = {
     "digits": {  # 500 training points: fewer anchors
         "agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
-        "dgh": {"anchors": 100}, "fth": {"anchors": 300},
+        "dgh": {"anchors": 100}, "fth": {"anchors": 300}, "sdh": {"anchors": 300}, "ksh": {"anchors": 100},
+        "cosdish": {"anchors": 300, "num_samples": 200},
     },
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
