@@ -31,7 +31,7 @@ import jhash.data as jdata  # noqa: E402
 from jhash import metrics, shallow  # noqa: E402
 
 LABEL = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
-         "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH"}
+         "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH", "sdh": "SDH", "ksh": "KSH", "cosdish": "COSDISH"}
 
 
 def run_one(cfg, ds, seed):
@@ -87,7 +87,7 @@ def ordering(rows, bits_list):
         if not sup or itq is None or lsh is None:
             continue
         ok = min(sup.values()) > itq > lsh
-        names = ", ".join(f"{LABEL[m]} {v:.3f}" for m, v in sup.items())
+        names = ", ".join(f"{LABEL.get(m, m.upper())} {v:.3f}" for m, v in sup.items())
         out.append(f"- {b} bits: supervised ({names}) > ITQ {itq:.3f} > LSH {lsh:.3f}: {'holds' if ok else 'DOES NOT HOLD'}")
     return out + [""]
 
