@@ -30,7 +30,7 @@ import shallow as shallow_config  # noqa: E402  (experiments/configs/shallow.py)
 import jhash.data as jdata  # noqa: E402
 from jhash import metrics, shallow  # noqa: E402
 
-LABEL = {"lsh": "LSH", "lfh": "LFH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
+LABEL = {"lsh": "LSH", "lfh": "LFH", "fsdh": "FSDH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
          "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH", "sdh": "SDH", "ksh": "KSH", "cosdish": "COSDISH"}
 
 

@@ -407,3 +407,24 @@ def test_lfh_row_updates_never_decrease_the_likelihood():
     codes = h2.info["train_codes"].astype(float)
     same = y[:, None] == y[None, :]
     assert (codes @ codes.T)[same].mean() > (codes @ codes.T)[~same].mean() + 1
+
+
+def test_fsdh_steps_are_exact_and_the_objective_never_increases():
+    from jhash.shallow import fsdh
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(100, 6)).astype(np.float32)
+    y = (x[:, 1] > 0).astype(np.int32) + 2 * (x[:, 4] > 0).astype(np.int32)
+    h = fsdh.fit(x, y, bits=8, key=jax.random.key(4), anchors=25, outer_iterations=5, nu=0.5)
+    hist = np.asarray(h.info["objective"])
+    assert np.all(np.diff(hist) <= 1e-4 * np.abs(hist[:-1])), hist
+    # the objective's value against a NumPy formula, for random parameters
+    b = np.where(rng.random((100, 8)) < 0.5, -1.0, 1.0)
+    w, p, c = rng.normal(size=(4, 8)), rng.normal(size=(25, 8)), rng.normal(size=8)
+    phi, yy = rng.random((100, 25)), np.eye(4)[y]
+    want = (np.sum((b - yy @ w) ** 2) + 1.0 * np.sum(w ** 2)
+            + 0.5 * (np.sum((b - phi @ p - c) ** 2) + 0.01 * np.sum(p ** 2)))
+    got = fsdh.objective(*(jnp.asarray(a, jnp.float32) for a in (b, w, p, c, yy, phi)), lam=1.0, nu=0.5, delta=0.01)
+    np.testing.assert_allclose(float(got), want, rtol=1e-4)
+    with pytest.raises(ValueError, match="outer_iterations"):
+        fsdh.fit(x, y, bits=8, key=jax.random.key(4), anchors=25, outer_iterations=0)

@@ -21,7 +21,7 @@ _HYPER = {
     "digits": {  # 500 training points: fewer anchors
         "agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
         "dgh": {"anchors": 100}, "fth": {"anchors": 300}, "sdh": {"anchors": 300}, "ksh": {"anchors": 100},
-        "cosdish": {"anchors": 300, "num_samples": 200},
+        "cosdish": {"anchors": 300, "num_samples": 200}, "fsdh": {"anchors": 300},
     },
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
