@@ -54,19 +54,7 @@ def lsh_on_features(dpsh_dir: pathlib.Path, bits: int, seed: int) -> dict:
     out = dpsh_dir / "lsh_metrics.json"
     if out.exists():
         return json.loads(out.read_text())
-    config = trainer.read_config(dpsh_dir)
-    data = trainer.load_experiment_data(config, dpsh_dir)
-    method = methods.get_method(config.method).build(config, train_labels=data.y_train)
-    from jhash.train.checkpoint import Checkpointer
-    from jhash.train.state import make_optimizer
-
-    ckpt = Checkpointer(dpsh_dir / "checkpoints")
-    try:
-        target = trainer.init_state(method, make_optimizer(config.optimizer, steps_per_epoch=1, num_steps=1),
-                                    config, data.x_train[:1])
-        state = ckpt.restore(target)
-    finally:
-        ckpt.close()
+    method, state, data = evaluate.restore_run(trainer.read_config(dpsh_dir), dpsh_dir)
     x = data.dataset.x
     feats = {name: evaluate.extract_features(method, state, x, index=getattr(data.split, name))
              for name in ("train", "query", "database")}

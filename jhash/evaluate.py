@@ -185,6 +185,24 @@ def retrieval_curves(query_codes, db_codes, query_labels, db_labels) -> dict:
     }
 
 
+def restore_run(config, workdir, *, data=None, mesh=None):
+    """``(method, state, data)`` of a run: its method rebuilt from ``config`` and the latest checkpoint restored."""
+    from jhash import methods
+    from jhash.train import trainer
+    from jhash.train.checkpoint import Checkpointer
+
+    data = data or trainer.load_experiment_data(config, workdir)
+    mesh = mesh or make_mesh(config.num_devices)
+    method = methods.get_method(config.method).build(config, train_labels=data.y_train)
+    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
+    try:
+        target = jax.device_put(trainer.init_state(method, trainer.make_optimizer(
+            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1]), replicated(mesh))
+        return method, ckpt.restore(target), data
+    finally:
+        ckpt.close()
+
+
 def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None, timing: dict | None = None) -> dict:
     """Encodes the run's query and database sets, computes the metrics, writes metrics.json, codes.npz and curves.npz.
 
@@ -193,23 +211,13 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     into ``timing`` when given (the trainer writes it to timing.json), otherwise they are
     merged into the work dir's timing.json.
     """
-    from jhash import methods
     from jhash.train import trainer
 
     workdir = pathlib.Path(workdir)
     data = data or trainer.load_experiment_data(config, workdir)
     mesh = mesh or make_mesh(config.num_devices)
     if method is None or state is None:
-        from jhash.train.checkpoint import Checkpointer
-
-        method = methods.get_method(config.method).build(config, train_labels=data.y_train)
-        ckpt = Checkpointer(workdir / "checkpoints")
-        try:
-            target = jax.device_put(trainer.init_state(method, trainer.make_optimizer(
-                config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1]), replicated(mesh))
-            state = ckpt.restore(target)
-        finally:
-            ckpt.close()
+        method, state, data = restore_run(config, workdir, data=data, mesh=mesh)
     yq, yd = data.labels("query"), data.labels("database")
     qc = encode(method, state, data.dataset.x, index=data.split.query, batch_size=config.eval.batch_size, mesh=mesh)
     dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
@@ -217,11 +225,10 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
     if method.database_codes is not None:  # learned codes of the training items in the database (ADSH's V)
         learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(np.int8)
-        position = {int(d): p for p, d in enumerate(data.train_index)}
-        rows = [(r, position[int(d)]) for r, d in enumerate(data.split.database) if int(d) in position]
-        if rows:
-            r, p = np.array(rows).T
-            dc[r] = learned[p]
+        position = np.searchsorted(data.train_index, data.split.database)  # both sorted
+        found = position < len(data.train_index)
+        found[found] = data.train_index[position[found]] == data.split.database[found]
+        dc[found] = learned[position[found]]
     lookup_timing = {}
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
     if timing is not None:

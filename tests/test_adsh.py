@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from jhash import codes as jcodes
-from jhash import methods
 from jhash.config import apply_overrides, load_config
-from jhash.train import Checkpointer, train
-from jhash.train.trainer import init_state, load_experiment_data, read_config
-from jhash.train.state import make_optimizer
+from jhash.evaluate import restore_run
+from jhash.train import train
+from jhash.train.trainer import read_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -23,16 +22,7 @@ def adsh_config(*overrides):
 
 
 def _restore(workdir):
-    config = read_config(workdir)
-    data = load_experiment_data(config, workdir)
-    method = methods.get_method("adsh").build(config, train_labels=data.y_train)
-    ckpt = Checkpointer(workdir / "checkpoints")
-    try:
-        state = ckpt.restore(init_state(method, make_optimizer(config.optimizer, steps_per_epoch=1, num_steps=1),
-                                        config, data.x_train[:1]))
-    finally:
-        ckpt.close()
-    return method, state, data
+    return restore_run(read_config(workdir), workdir)
 
 
 @pytest.fixture(scope="module")

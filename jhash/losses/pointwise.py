@@ -26,6 +26,15 @@ def classification_loss(logits, labels):
     return jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(logits, labels.astype(logits.dtype)), axis=1))
 
 
+def label_matrix(labels, num_classes: int | None = None):
+    """Labels as a float32 matrix (n, c): one-hot rows for class ids (c = ``num_classes`` or max id + 1),
+    multi-hot labels unchanged. The Y of the pointwise and discrete methods (SDH, DSDH, DAGH, DSEH, ...)."""
+    labels = jnp.asarray(labels)
+    if labels.ndim == 2:
+        return labels.astype(jnp.float32)
+    return jax.nn.one_hot(labels, num_classes or int(jnp.max(labels)) + 1, dtype=jnp.float32)
+
+
 def num_classes_of(labels) -> int:
     """The number of classes of training labels: max id + 1 for class ids, the width for multi-hot."""
     labels = jax.numpy.asarray(labels)

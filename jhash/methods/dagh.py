@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.losses import bit_balance_penalty
+from jhash.losses import bit_balance_penalty, label_matrix
 from jhash.methods.base import Method, build_model, hyperparameters
 from jhash.shallow.common import anchor_graph, kmeans
 from jhash.solvers import ridge_regression, sdh_dcc
@@ -46,13 +46,6 @@ def defaults() -> dict:
             "kmeans_iters": 10, "dcc_sweeps": 3, "update_every_epochs": 1, "seed": 0}
 
 
-def _label_matrix(labels):
-    labels = jnp.asarray(labels)
-    if labels.ndim == 2:
-        return labels.astype(jnp.float32)
-    return jax.nn.one_hot(labels, int(jnp.max(labels)) + 1, dtype=jnp.float32)
-
-
 def build(config, *, train_labels) -> Method:
     hp = hyperparameters(config, "dagh", defaults())
     n_train, q = len(train_labels), config.bits
@@ -61,7 +54,7 @@ def build(config, *, train_labels) -> Method:
     if not 1 <= s <= m:
         raise ValueError(f"dagh.nearest must be in [1, anchors={m}], got {s}")
     period = max(1, int(hp["update_every_epochs"]) * (n_train // config.batch_size))
-    y_all = _label_matrix(train_labels)
+    y_all = label_matrix(train_labels)
 
     def init_state():
         codes = sign(jax.random.normal(jax.random.PRNGKey(hp["seed"]), (n_train, q))).astype(jnp.float32)

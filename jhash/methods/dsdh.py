@@ -28,9 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.losses import pairwise_likelihood, pairwise_similarity
+from jhash.losses import label_matrix, pairwise_likelihood, pairwise_similarity
 from jhash.methods.base import Method, build_model, hyperparameters
-from jhash.methods.dagh import _label_matrix
 from jhash.solvers import ridge_regression, sdh_dcc
 
 
@@ -45,7 +44,7 @@ def build(config, *, train_labels) -> Method:
     n, q = len(train_labels), config.bits
     period = max(1, n // config.batch_size)
     labels = jnp.asarray(train_labels)
-    y_all = _label_matrix(train_labels)
+    y_all = label_matrix(train_labels)
 
     def init_state():
         return {"memory": jnp.zeros((n, q), jnp.float32), "codes": jnp.zeros((n, q), jnp.float32),

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jhash.losses import pairwise_likelihood, pairwise_similarity
+from jhash.losses import label_matrix, pairwise_likelihood, pairwise_similarity
 from jhash.methods.base import Method, build_model, hyperparameters
 
 
@@ -51,16 +51,11 @@ def defaults() -> dict:
             "label_weight": 0.0, "feature_weight": -1.0, "seed": 0}
 
 
-def _one_hot(labels, num_classes):
-    labels = jnp.asarray(labels)
-    return jax.nn.one_hot(labels, num_classes) if labels.ndim == 1 else labels.astype(jnp.float32)
-
-
 def train_labnet(train_labels, *, bits, hp):
     """LabNet trained on the training set's labels; returns its codes (n, bits) for every training item."""
     single = jnp.asarray(train_labels).ndim == 1
     c = int(jnp.max(train_labels)) + 1 if single else int(jnp.asarray(train_labels).shape[1])
-    y = _one_hot(train_labels, c)
+    y = label_matrix(train_labels, c)
     n = y.shape[0]
     s_scale = hp["similarity_scale"] or (5.0 if single else 0.999)
     w_label = hp["label_weight"] or (0.1 if single else 1.0)

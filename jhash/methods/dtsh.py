@@ -50,8 +50,8 @@ def build(config, *, train_labels) -> Method:
         idx = batch["index"]
         bank = state["bank_u"].at[idx].set(jax.lax.stop_gradient(u))
         outside = jnp.ones((n_train,), u.dtype).at[idx].set(0.0)
-        s = pairwise_similarity(batch["y"], state["bank_labels"]) * outside
-        ds = (1.0 - pairwise_similarity(batch["y"], state["bank_labels"])) * outside
+        similar = pairwise_similarity(batch["y"], state["bank_labels"])
+        s, ds = similar * outside, (1.0 - similar) * outside
         key_p, key_n = jax.random.split(key)
         pos, neg = _draw(key_p, s, m1), _draw(key_n, ds, m2)  # (B, M1), (B, M2) rows of the bank
         theta_p = 0.5 * jnp.einsum("bq,bmq->bm", u, bank[pos])

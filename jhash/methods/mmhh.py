@@ -43,11 +43,15 @@ def build(config, *, train_labels) -> Method:
     def loss(u, batch, state, *, step, key):
         z = jnp.tanh(u)
         y = batch["y"]
-        in_batch = margin_t_loss(z, z, pairwise_similarity(y, y), mask=1.0 - jnp.eye(z.shape[0]), **pair_kw)
-        with_memory = margin_t_loss(z, state["memory"], pairwise_similarity(y, state["labels"]),
-                                    mask=jnp.broadcast_to(state["seen"], (z.shape[0], n_train)), **pair_kw)
+        def in_batch(z):
+            return margin_t_loss(z, z, pairwise_similarity(y, y), mask=1.0 - jnp.eye(z.shape[0]), **pair_kw)
+
+        def with_memory(z):
+            return margin_t_loss(z, state["memory"], pairwise_similarity(y, state["labels"]),
+                                 mask=jnp.broadcast_to(state["seen"], (z.shape[0], n_train)), **pair_kw)
+
         use_memory = step >= hp["memory_after"]
-        pairs = jnp.where(use_memory, with_memory, in_batch)
+        pairs = jax.lax.cond(use_memory, with_memory, in_batch, z)  # only the branch of this phase runs
         mu = jnp.where(use_memory, 0.5 + 0.5 * jnp.sqrt(step / total_steps), 0.0)
         idx = batch["index"]
         rows = mu * state["memory"][idx] + (1.0 - mu) * jax.lax.stop_gradient(z)

@@ -30,7 +30,7 @@ import numpy as np
 from jhash.codes import sign
 from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, kernel_project, prepare_fit,
                                   rbf_bandwidth, rbf_features)
-from jhash.shallow.sdh import one_hot
+from jhash.losses import label_matrix
 from jhash.solvers import bqp_bitwise, cosdish_gamma_update, pairwise_objective
 
 
@@ -50,7 +50,7 @@ def fit(features, labels=None, *, bits, key, num_samples: int = 1000, iterations
     m = min(check_positive(num_samples, "num_samples"), n)
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
     iterations = check_positive(iterations, "iterations")
-    y = one_hot(labels)
+    y = label_matrix(labels)
     k_init, k_anchor, k_loop = jax.random.split(key, 3)
     b = sign(jax.random.normal(k_init, (n, bits))).astype(jnp.float32)
 

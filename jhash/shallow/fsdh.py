@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.shallow.common import Hasher, check_positive, choose_anchors, fit_ridge, prepare_fit, rbf_bandwidth, rbf_features
-from jhash.shallow.sdh import one_hot, sdh_project
+from jhash.shallow.common import Hasher, fit_ridge
+from jhash.shallow.sdh import kernel_problem, sdh_project
 from jhash.solvers import ridge_regression
 
 _HI = jax.lax.Precision.HIGHEST
@@ -39,16 +39,7 @@ def objective(b, w, p, c, y, phi, *, lam, nu, delta):
 def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
         delta: float = 1e-2, outer_iterations: int = 5) -> Hasher:
     """FSDH on labelled features; returns the kernel hash functions (see the module docstring)."""
-    x, labels, bits = prepare_fit(features, labels, bits, supervised=True)
-    n = x.shape[0]
-    anchors = check_positive(anchors, "anchors", n, "the number of training points")
-    outer = check_positive(outer_iterations, "outer_iterations")
-    k_anchor, k_init = jax.random.split(key)
-    u = choose_anchors(x, k_anchor, anchors, "random")
-    sigma = rbf_bandwidth(x, u, "mean")
-    phi = rbf_features(x, u, sigma)
-    y = one_hot(labels)
-    b = sign(jax.random.normal(k_init, (n, bits))).astype(jnp.float32)
+    x, phi, u, sigma, y, b, outer = kernel_problem(features, labels, bits, key, anchors, outer_iterations)
 
     @jax.jit
     def iteration(b, y, phi):

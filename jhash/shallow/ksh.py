@@ -27,7 +27,7 @@ import numpy as np
 
 from jhash.codes import sign
 from jhash.shallow.common import Hasher, check_positive, choose_anchors, prepare_fit, rbf_bandwidth, rbf_features
-from jhash.shallow.sdh import one_hot
+from jhash.losses import label_matrix
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -87,7 +87,7 @@ def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int =
     mean = jnp.mean(phi, axis=0)
     rows = jax.random.permutation(k_label, n)[:l]
     kbar = phi[rows] - mean
-    y = one_hot(labels[rows])
+    y = label_matrix(labels[rows])
     s = jnp.where(y @ y.T > 0, 1.0, -1.0)
     residual = bits * s
     fit_one = jax.jit(lambda kb, r: fit_bit(kb, r, steps=int(steps), lr=float(lr)))

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jhash.shallow.common import Hasher, check_positive, fit_ridge, linear_project, prepare_fit
-from jhash.shallow.sdh import one_hot
+from jhash.losses import label_matrix
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -63,7 +63,7 @@ def fit(features, labels=None, *, bits, key, beta: float = 1.0, sweeps: int = 10
     n = x.shape[0]
     sweeps = check_positive(sweeps, "sweeps")
     m = n if not num_samples else min(check_positive(num_samples, "num_samples"), n)
-    y = one_hot(labels)
+    y = label_matrix(labels)
     k_init, k_cols = jax.random.split(key)
     u = 0.1 * jax.random.normal(k_init, (n, bits), jnp.float32)
 

@@ -27,18 +27,12 @@ import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
+from jhash.losses import label_matrix
 from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, prepare_fit, rbf_bandwidth,
                                   rbf_features)
 from jhash.solvers import ridge_regression, sdh_dcc
 
 _HI = jax.lax.Precision.HIGHEST
-
-
-def one_hot(labels):
-    """Class ids (n,) -> one-hot (n, c); multi-hot (n, c) unchanged (float32)."""
-    if labels.ndim == 2:
-        return labels.astype(jnp.float32)
-    return jax.nn.one_hot(labels, int(jnp.max(labels)) + 1, dtype=jnp.float32)
 
 
 def objective(b, w, p, c, y, phi, *, lam, nu, delta):
@@ -53,9 +47,10 @@ def sdh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]), params["p"], precision=_HI) + params["c"]
 
 
-def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
-        delta: float = 1e-2, outer_iterations: int = 5, max_sweeps: int = 10) -> Hasher:
-    """SDH on labelled features; returns the kernel hash functions (see the module docstring)."""
+def kernel_problem(features, labels, bits, key, anchors: int, outer_iterations: int):
+    """The common start of SDH and FSDH: checked inputs, RBF features ``phi`` on ``anchors`` random
+    training points (sigma = the mean distance), the label matrix Y and random initial codes B.
+    Returns ``(x, phi, u, sigma, y, b, outer)``."""
     x, labels, bits = prepare_fit(features, labels, bits, supervised=True)
     n = x.shape[0]
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
@@ -63,9 +58,14 @@ def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1
     k_anchor, k_init = jax.random.split(key)
     u = choose_anchors(x, k_anchor, anchors, "random")
     sigma = rbf_bandwidth(x, u, "mean")
-    phi = rbf_features(x, u, sigma)
-    y = one_hot(labels)
     b = sign(jax.random.normal(k_init, (n, bits))).astype(jnp.float32)
+    return x, rbf_features(x, u, sigma), u, sigma, label_matrix(labels), b, outer
+
+
+def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
+        delta: float = 1e-2, outer_iterations: int = 5, max_sweeps: int = 10) -> Hasher:
+    """SDH on labelled features; returns the kernel hash functions (see the module docstring)."""
+    x, phi, u, sigma, y, b, outer = kernel_problem(features, labels, bits, key, anchors, outer_iterations)
 
     @jax.jit
     def iteration(b, y, phi):  # the data are arguments, not constants XLA would try to fold
