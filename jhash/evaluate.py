@@ -37,7 +37,7 @@ from jhash import index as jindex
 from jhash import metrics as jmetrics
 from jhash.data import to_float
 from jhash.models import apply_model
-from jhash.train.state import data_sharded, make_mesh, replicated
+from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
 
 
 def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype) -> np.ndarray:
@@ -196,8 +196,9 @@ def restore_run(config, workdir, *, data=None, mesh=None):
     method = methods.get_method(config.method).build(config, train_labels=data.y_train)
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
     try:
-        target = jax.device_put(trainer.init_state(method, trainer.make_optimizer(
-            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1]), replicated(mesh))
+        target = trainer.init_state(method, trainer.make_optimizer(
+            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1])
+        target = jax.device_put(target, state_shardings(target, mesh, method.sharded_state))
         return method, ckpt.restore(target), data
     finally:
         ckpt.close()

@@ -80,3 +80,20 @@ def test_resume_and_eight_devices_give_the_same_codes(adsh_run, tmp_path):
 def test_bad_sample_size_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"adsh.num_samples \(32\) must be at least config.batch_size \(64\)"):
         train(adsh_config("adsh.num_samples=32"), tmp_path)
+
+
+def test_database_axis_is_sharded_over_eight_devices(tmp_path):
+    """V and U split over 8 devices (512 training items: 64 rows each) give the codes of one device."""
+    sharded = ["protocol=custom:n_query=100,n_train=512,query_per_class=10", "num_epochs=6"]
+    train(adsh_config(*sharded), tmp_path / "one")
+    train(adsh_config(*sharded, "num_devices=8"), tmp_path / "eight")
+    _, state, _ = _restore(tmp_path / "eight")
+    for key in ("v", "u"):
+        shards = state.method_state[key].addressable_shards
+        assert len(shards) == 8 and {s.data.shape for s in shards} == {(64, 16)}, key
+    assert len(state.method_state["labels"].addressable_shards[0].data) == 512  # the rest stays replicated
+    one, eight = np.load(tmp_path / "one" / "codes.npz"), np.load(tmp_path / "eight" / "codes.npz")
+    for name in ("query_codes", "database_codes"):
+        np.testing.assert_array_equal(eight[name], one[name], err_msg=name)
+    np.testing.assert_array_equal(np.asarray(state.method_state["v"]),
+                                  np.asarray(_restore(tmp_path / "one")[1].method_state["v"]))

@@ -290,3 +290,18 @@ def test_validation_items_are_held_out_of_training_and_scored(tmp_path):
     np.testing.assert_array_equal(again, exp.validation_index)  # the same items every time
     with pytest.raises(ValueError, match="config.validation must be"):
         validation_split(exp.split, len(exp.split.train))
+
+
+def test_state_shardings_split_the_named_method_state_rows():
+    import jax.numpy as jnp
+    from jhash.train.state import TrainState, make_mesh, state_shardings
+
+    state = TrainState(step=jnp.zeros((), jnp.int32), params={"w": jnp.zeros((3, 2))}, model_state={}, opt_state=(),
+                       method_state={"v": jnp.zeros((16, 4)), "odd": jnp.zeros((10, 4)), "labels": jnp.zeros(16)},
+                       key=jax.random.PRNGKey(0))
+    mesh = make_mesh(8)
+    s = state_shardings(state, mesh, ("v", "odd"))
+    assert s.method_state["v"].spec == jax.sharding.PartitionSpec("data")
+    assert s.method_state["odd"].spec == s.method_state["labels"].spec == s.params["w"].spec == jax.sharding.PartitionSpec()
+    with pytest.raises(ValueError, match=r"sharded_state names \['bank'\]"):
+        state_shardings(state, mesh, ("bank",))

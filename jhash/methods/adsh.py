@@ -20,7 +20,9 @@ outputs of the sample; ``use_sign_u`` builds V's update from sign(U) as their MA
 does. The whole schedule is a pure function of the step: the sample of outer iteration t is
 drawn from (seed, t) both on the host (batches) and inside the compiled step (V's update),
 so a resumed run follows the same schedule, and the V update runs inside the jitted
-training step (its database axis can be sharded; see the solver). The authors run 50 outer
+training step. V and the bank U of outputs (n x q each) are split over the devices along the
+database axis (``sharded_state``); the V update is row-local (see the solver), and the codes
+equal those of one device (tests/test_adsh.py). The authors run 50 outer
 iterations (``outer_iterations=50``); by default (``outer_iterations=0``) we run as many as
 give the network the config's budget, num_epochs passes over the training set's size
 (ceil(num_epochs n / (inner_epochs m)), at least 1), so ADSH is compared with the other
@@ -104,4 +106,4 @@ def build(config, *, train_labels) -> Method:
     outer = int(hp["outer_iterations"]) or max(1, -(-config.num_epochs * n // (int(hp["inner_epochs"]) * m)))
     return Method(name="adsh", model=build_model(config), loss=loss, init_state=init_state, batches=batches,
                   num_steps=outer * steps_per_outer,
-                  database_codes=lambda state: sign(state["v"]))
+                  database_codes=lambda state: sign(state["v"]), sharded_state=("v", "u"))

@@ -38,6 +38,10 @@ class Method:
       database_codes: ``database_codes(method_state) -> (n_train, bits)`` +-1 codes that the
         evaluator uses for the database items that are training items, instead of encoding
         them with the network (ADSH's learned database codes V); default: none.
+      sharded_state: keys of ``method_state`` (a dict) whose leading axis runs over the
+        training set (e.g. ADSH's V and U): the trainer splits that axis over the mesh's
+        ``'data'`` axis instead of replicating the array on every device, so each device
+        holds n / devices rows (kept replicated when n is not a multiple of the devices).
     """
 
     name: str
@@ -48,6 +52,7 @@ class Method:
     batches: Callable[[int], Any] | None = None
     num_steps: int | None = None
     database_codes: Callable[[Any], Any] | None = None
+    sharded_state: tuple[str, ...] = ()
 
 
 def hyperparameters(config, name: str, defaults: dict) -> dict:

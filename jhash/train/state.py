@@ -73,3 +73,21 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def data_sharded(mesh: Mesh) -> NamedSharding:
     """Leading (batch) axis split over the mesh's ``'data'`` axis."""
     return NamedSharding(mesh, P("data"))
+
+
+def state_shardings(state: TrainState, mesh: Mesh, sharded_keys=()) -> TrainState:
+    """Shardings of ``state`` (a pytree like it): everything replicated except the entries
+    ``sharded_keys`` of ``state.method_state``, whose leading axis is split over ``'data'``
+    when its length is a multiple of the mesh size (replicated otherwise)."""
+    shardings = jax.tree.map(lambda _: replicated(mesh), state)
+    if not sharded_keys:
+        return shardings
+    missing = sorted(set(sharded_keys) - set(state.method_state))
+    if missing:
+        raise ValueError(f"sharded_state names {missing}, which the method state (keys {sorted(state.method_state)}) lacks")
+    method_shardings = dict(shardings.method_state)
+    for k in sharded_keys:
+        rows = jax.tree.leaves(state.method_state[k])[0].shape[0]
+        spec = data_sharded(mesh) if rows % mesh.size == 0 else replicated(mesh)
+        method_shardings[k] = jax.tree.map(lambda _: spec, state.method_state[k])
+    return shardings.replace(method_state=method_shardings)

@@ -41,7 +41,7 @@ from jhash.models import apply_model, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
 from jhash.train.manifest import Manifest, describe
-from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated
+from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated, state_shardings
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
 _RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
@@ -112,10 +112,12 @@ def validate_config(config) -> None:
     get_augmentation(config.augment)
 
 
-def make_train_step(method, optimizer, mesh, augment=get_augmentation("none")) -> Callable:
-    """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state replicated and donated.
+def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None) -> Callable:
+    """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state donated.
 
     ``augment(key, x)`` transforms the batch's inputs first (with a key of its own for the step).
+    ``state_sharding``: the state's shardings (:func:`jhash.train.state.state_shardings`);
+    default: replicated on every device.
     """
 
     def train_step(state: TrainState, batch):
@@ -135,7 +137,9 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none")) -
         return new_state, {"loss": loss, **metrics}
 
     repl = replicated(mesh)
-    return jax.jit(train_step, in_shardings=(repl, data_sharded(mesh)), out_shardings=(repl, repl), donate_argnums=0)
+    state_sharding = repl if state_sharding is None else state_sharding
+    return jax.jit(train_step, in_shardings=(state_sharding, data_sharded(mesh)), out_shardings=(state_sharding, repl),
+                   donate_argnums=0)
 
 
 def _check_same_config(config, workdir: pathlib.Path) -> None:
@@ -204,14 +208,16 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     method = methods.get_method(config.method).build(config, train_labels=exp.y_train)
     num_steps = method.num_steps or steps_per_epoch * config.num_epochs
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
-    state = jax.device_put(init_state(method, optimizer, config, exp.x_train[:1]), replicated(mesh))
+    state = init_state(method, optimizer, config, exp.x_train[:1])
+    sharding = state_shardings(state, mesh, method.sharded_state)
+    state = jax.device_put(state, sharding)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
         state = ckpt.restore(state)
     else:  # everything above accepted the config: this work dir is now its run's
         (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True))
     start = int(state.step)
-    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment))
+    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
     batch_sharding = data_sharded(mesh)
     manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
     log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
