@@ -55,6 +55,24 @@ def run_one(cfg, ds, seed):
             "fit_s": t1 - t0, "encode_s": t2 - t1, "hyper": dict(cfg.hyper)}
 
 
+def run_cached(method, bits, seed, ds, dataset, cache: pathlib.Path, done: list, center=False, fit=True):
+    """The run of (method, bits, seed): from ``done`` (the cache's rows) if it is there with the
+    same settings, else (with ``fit``) fitted now and appended to ``done`` and to the ``cache``
+    file, else None."""
+    cfg = shallow_config.get_config(f"method={method},dataset={dataset},bits={bits},center={center}")
+    for r in done:
+        if (r["method"], r["bits"], r["seed"], r["dataset"], r["hyper"]) == (method, bits, seed, dataset, dict(cfg.hyper)):
+            return r
+    if not fit:
+        return None
+    r = run_one(cfg, ds, seed)
+    print(json.dumps(r), flush=True)
+    done.append(r)
+    with cache.open("a") as f:
+        f.write(json.dumps(r) + "\n")
+    return r
+
+
 def table(rows, methods, bits_list, dataset, n_seeds):
     def cell(vals, fmt):
         if not vals:
@@ -109,18 +127,11 @@ def main(argv=None):
     cache = pathlib.Path(a.cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
-    for m in methods:
-        for b in bits_list:
-            for seed in range(a.seeds):
-                cfg = shallow_config.get_config(f"method={m},dataset={a.dataset},bits={b},center={a.center}")
-                if a.table_only or any(r["method"] == m and r["bits"] == b and r["seed"] == seed and r["dataset"] == a.dataset
-                       and r["hyper"] == dict(cfg.hyper) for r in done):
-                    continue
-                r = run_one(cfg, ds, seed)
-                print(json.dumps(r), flush=True)
-                done.append(r)
-                with cache.open("a") as f:
-                    f.write(json.dumps(r) + "\n")
+    if not a.table_only:
+        for m in methods:
+            for b in bits_list:
+                for seed in range(a.seeds):
+                    run_cached(m, b, seed, ds, a.dataset, cache, done, center=a.center)
     rows = [r for r in done if r["dataset"] == a.dataset and r["seed"] < a.seeds
             and r["hyper"] == dict(shallow_config.get_config(
                 f"method={r['method']},dataset={a.dataset},bits={r['bits']},center={a.center}").hyper)]

@@ -107,6 +107,12 @@ def test_resume_after_a_crash_equals_uninterrupted_run(reference_run, tmp_path):
     _assert_same_codes(workdir, tmp_path)
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [35, 70, 105, 140]
+    # the train time covers both calls: the crashed one's (recorded when it stopped) and the resumed one's
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    calls = json.loads((tmp_path / "manifest.json").read_text())["calls"]
+    assert [c["status"] for c in calls] == ["stopped: KeyboardInterrupt", "finished"]
+    assert timing["train_s"] == pytest.approx(calls[0]["train_s"] + timing["train_s_this_call"])
+    assert timing["train_s_complete"] and timing["steps"] == 140 - 70
 
 
 def test_eight_devices_give_the_codes_of_one_device(reference_run, tmp_path):
@@ -139,6 +145,7 @@ def test_killed_process_resumes_to_the_same_codes(tmp_path):
     assert any((run / "checkpoints").glob("[0-9]*")), proc.stderr.read().decode()[-2000:]
     assert not (run / "codes.npz").exists(), "the run finished before it could be killed"
     subprocess.run(cmd, env=env, check=True, capture_output=True)
+    assert not json.loads((run / "timing.json").read_text())["train_s_complete"]  # the killed call's time is lost
     reference = tmp_path / "reference"
     train(tiny_config(*overrides), reference)
     _assert_same_codes(reference, run)

@@ -76,6 +76,12 @@ class Manifest:
                                    "status": "running"})
         self._write()
 
+    def earlier_train_s(self) -> tuple[float, bool]:
+        """Training seconds recorded by the earlier calls of this run, and whether every
+        earlier call recorded them (a killed call cannot)."""
+        earlier = self.data["calls"][:-1]
+        return sum(c.get("train_s", 0.0) for c in earlier), all("train_s" in c for c in earlier)
+
     def finish(self, *, status: str, **fields) -> None:
         self.data["calls"][-1].update(status=status, **fields)
         self.data["status"] = status

@@ -258,7 +258,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
                 on_step(done, host)
     except BaseException as e:
         manifest.finish(status=f"stopped: {type(e).__name__}", steps=done - start,
-                        wall_s=time.perf_counter() - started)
+                        wall_s=time.perf_counter() - started, train_s=time.perf_counter() - started)
         raise
     finally:
         bar.close()
@@ -266,13 +266,17 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
         board.close()
         ckpt.close()
     jax.block_until_ready(state.step)
-    timing = {"steps": num_steps - start, "train_s": time.perf_counter() - started}
+    call_s = time.perf_counter() - started
+    earlier_s, earlier_known = manifest.earlier_train_s()
+    # train_s covers every call of a resumed run; train_s_complete is false when a killed call's time is unknown
+    timing = {"steps": num_steps - start, "train_s": earlier_s + call_s, "train_s_this_call": call_s,
+              "train_s_complete": earlier_known}
     if first_step_done is not None and num_steps - start > 1:
         per_step = (time.perf_counter() - first_step_done) / (num_steps - start - 1)
         timing["epoch_s"] = per_step * steps_per_epoch  # excluding the first (compiling) step
     if not evaluate:
         _write_timing(workdir, timing)
-        manifest.finish(status="trained", steps=num_steps - start, wall_s=time.perf_counter() - started)
+        manifest.finish(status="trained", steps=num_steps - start, wall_s=time.perf_counter() - started, train_s=call_s)
         return {}
     from jhash import evaluate as jeval  # evaluate imports this module
 
@@ -280,7 +284,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh, timing=timing)
     timing["eval_s"] = time.perf_counter() - started
     _write_timing(workdir, timing)
-    manifest.finish(status="finished", steps=num_steps - start, wall_s=timing["train_s"] + timing["eval_s"])
+    manifest.finish(status="finished", steps=num_steps - start, wall_s=call_s + timing["eval_s"], train_s=call_s)
     return results
 
 
