@@ -56,9 +56,12 @@ def check_codes(codes, name: str = "codes", ndim: int = 2):
         raise ValueError(f"{name} must hold +-1 numbers, got dtype {dtype}")
     if _is_concrete(codes) and codes.size:
         a = np.asarray(codes)
-        if not np.all((a == 1) | (a == -1)):
-            bad = a[(a != 1) & (a != -1)].ravel()[:3]
-            raise ValueError(f"{name} must contain only -1 and +1, found e.g. {bad.tolist()}")
+        rows = max(1, (1 << 22) // max(1, a[:1].size))  # checked ~4M values at a time: no full-size temporaries
+        for s in range(0, len(a), rows):
+            part = a[s:s + rows]
+            if not np.all(np.abs(part) == 1):
+                bad = part[np.abs(part) != 1].ravel()[:3]
+                raise ValueError(f"{name} must contain only -1 and +1, found e.g. {bad.tolist()}")
     return codes
 
 
@@ -249,5 +252,10 @@ def num_distinct(codes) -> int:
     a = np.asarray(codes)
     if a.shape[0] == 0:
         return 0
-    packed = np.packbits(a > 0, axis=1)
-    return int(np.unique(packed, axis=0).shape[0])
+    words = -(-a.shape[1] // 64)
+    packed = np.zeros((a.shape[0], 8 * words), np.uint8)  # rows as whole 64-bit words: a cheap integer sort
+    chunk = max(1, (1 << 24) // a.shape[1])
+    for s in range(0, a.shape[0], chunk):
+        packed[s:s + chunk, :-(-a.shape[1] // 8)] = np.packbits(a[s:s + chunk] > 0, axis=1)
+    packed = packed.view(np.uint64)
+    return int(len(np.unique(packed[:, 0])) if words == 1 else len(np.unique(packed, axis=0)))

@@ -124,3 +124,23 @@ def test_statistics():
     assert codes.num_distinct(c) == len({tuple(r) for r in c})
     all3 = np.array(list(itertools.product([-1, 1], repeat=3)))
     assert codes.num_distinct(np.concatenate([all3, all3])) == 8
+
+
+def test_check_codes_finds_a_bad_value_past_the_first_chunk():
+    db = np.ones((80_000, 64), np.int8)  # 5.1M values: checked in several chunks
+    codes.check_codes(db)
+    db[-1, -1] = 0
+    with pytest.raises(ValueError, match=r"db must contain only -1 and \+1, found e.g. \[0\]"):
+        codes.check_codes(db, "db")
+
+
+@pytest.mark.parametrize("bits", [8, 64, 65, 130])
+def test_num_distinct_against_python_sets(bits):
+    rng = np.random.default_rng(bits)
+    c = np.where(rng.random((300, bits)) < 0.5, 1, -1).astype(np.int8)
+    c = np.concatenate([c, c[:100]])                       # 100 duplicates
+    c[-50:, :] = c[0]                                      # more copies of one row, including its last bit
+    assert codes.num_distinct(c) == len({tuple(r) for r in c})
+    c2 = c.copy()
+    c2[1, -1] = -c2[0, -1]; c2[1, :-1] = c2[0, :-1]        # differs from row 0 only in the last bit
+    assert codes.num_distinct(c2) == len({tuple(r) for r in c2})
