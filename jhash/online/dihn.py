@@ -142,8 +142,9 @@ def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
 
     Stage 0: ADSH on the first classes' database. Stage s > 0: DIHN with the codes of the
     earlier stages' database items frozen. After each stage the mAP@all of the seen classes'
-    queries; with ``retrain`` also ADSH trained from scratch on the whole seen database
-    (stage 0 is the same run for both).
+    queries and the database codes (``'codes'``, in ``stage_data.database(s)`` order); with
+    ``retrain`` also ADSH trained from scratch on the whole seen database (stage 0 is the same
+    run for both).
     """
     hp = hyperparameters(config, "dihn", defaults())
     adsh_config = _adsh_config(config, hp)
@@ -160,7 +161,7 @@ def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
         codes = new_codes
         out = {"stage": s, "classes": int(len(stage_data.seen(s))), "database": int(len(labels)),
                "new_items": int(len(stage_data.new_train(s))), "steps": int(method.num_steps), "map": value,
-               "seconds": seconds, "codes_kept": int(len(labels) - len(stage_data.new_train(s)))}
+               "seconds": seconds, "codes_kept": int(len(labels) - len(stage_data.new_train(s))), "codes": codes}
         if retrain:
             if s == 0:
                 out.update(retrain_map=value, retrain_seconds=seconds)

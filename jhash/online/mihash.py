@@ -207,18 +207,16 @@ def make_stream_chunk(hp: dict):
 
     ``gain`` = I_res(W) - I_res(W_s) on the reservoir; ``fire`` says whether the database must be
     re-encoded (then W_s and the reservoir's codes are already updated in the returned state).
-    Compiled once per set of hyperparameters.
+    Compiled once per set of hyperparameters (the threshold is a traced argument).
     """
-    return _stream_chunk(*(hp[k] for k in _CHUNK_KEYS))
-
-
-_CHUNK_KEYS = ("num_bins", "steepness", "learning_rate", "decay", "trigger_threshold", "trigger")
+    jitted = _stream_chunk(int(hp["num_bins"]), float(hp["steepness"]), float(hp["learning_rate"]),
+                           float(hp["decay"]), hp["trigger"] == "fix")
+    threshold = jnp.float32(hp["trigger_threshold"])
+    return lambda state, xs, ys, draws: jitted(state, xs, ys, draws, threshold)
 
 
 @functools.lru_cache(maxsize=8)
-def _stream_chunk(num_bins, steepness, lr, decay, threshold, trigger):
-    num_bins, steepness, lr, decay, threshold = int(num_bins), float(steepness), float(lr), float(decay), float(threshold)
-    fixed = trigger == "fix"
+def _stream_chunk(num_bins: int, steepness: float, lr: float, decay: float, fixed: bool):
     grad = jax.grad(item_objective)
 
     def body(st: StreamState, item):
@@ -229,7 +227,7 @@ def _stream_chunk(num_bins, steepness, lr, decay, threshold, trigger):
         return StreamState(w, st.w_snap, res, st.t + 1), None
 
     @jax.jit
-    def chunk(state: StreamState, xs, ys, draws):
+    def chunk(state: StreamState, xs, ys, draws, threshold):
         st, _ = jax.lax.scan(body, state, (xs, ys, draws))
         changed = jnp.sum(jnp.abs(st.w - st.w_snap)) >= 1e-6
         new_codes = _codes(st.res.x, st.w)
