@@ -185,7 +185,7 @@ def test_reencoding_counts(digits_features):
 
 
 def test_mihash_stages_beat_random_codes_and_count_reencodings(digits_stages):
-    config = ml_collections.ConfigDict({"bits": 32, "seed": 0, "online_mihash": {"stream_epochs": 2}})
+    config = ml_collections.ConfigDict({"bits": 32, "seed": 0, "online_mihash": {"stream_epochs": 1}})
     results = mihash.run_stages(config, digits_stages)
     rng = np.random.default_rng(0)
     for r, s in zip(results, range(2)):
