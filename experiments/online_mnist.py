@@ -70,7 +70,8 @@ def write_table(runs: dict, path: pathlib.Path, args, wall: float) -> None:
         "",
         f"Command: `PYTHONPATH=. python experiments/online_mnist.py --dataset {args.dataset} --data_dir {args.data_dir} "
         f"--bits {args.bits} --seeds {args.seeds}{' --cpu' if args.cpu else ''}` "
-        f"({wall / 60:.1f} min on {platform.node() or 'this machine'}, a shared 2-core CPU).",
+        f"(the last invocation {wall / 60:.1f} min on {platform.node() or 'this machine'}, a 2-core CPU shared with "
+        "other jobs; seconds below are wall-clock under that load).",
         "",
         f"Protocol `{args.dataset}` (split seed = run seed): stage 0 brings the first {first['classes'][0]} classes "
         "(0-4), every later stage one more class (5, ..., 9). Database of a stage = the protocol's training items of the seen classes; queries = the "
@@ -142,7 +143,8 @@ def main(argv=None):
     runs = {}
     if raw_path.exists():  # resume: keep finished seeds of the same settings
         saved = json.loads(raw_path.read_text())
-        if saved.get("settings") == vars(args):
+        same = {k: v for k, v in vars(args).items() if k != "seeds"}
+        if {k: v for k, v in saved.get("settings", {}).items() if k != "seeds"} == same:
             runs = {int(k): v for k, v in saved["runs"].items()}
     started = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
