@@ -156,6 +156,8 @@ def test_trigger_fires_exactly_when_the_reservoir_mi_gain_passes_the_threshold(d
         assert bool(fire) == fires
         np.testing.assert_array_equal(np.asarray(st.w_snap), np.asarray(st.w if fires else start.w))
         np.testing.assert_array_equal(np.asarray(st.res.codes[:int(st.res.size)]), new if fires else res.codes[:int(res.size)])
+    # the threshold is traced: one compiled chunk for all three thresholds
+    assert mihash._stream_chunk(16, 10.0, 1.0, 0.0, False)._cache_size() == 1
 
 
 def x_at(res):
