@@ -7,7 +7,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jhash.config import experiment_config
+from jhash.config import experiment_config, load_config
+from jhash.methods.base import hyperparameters
 from jhash.losses import mutual_information
 from jhash.methods.adsh import rescaled_similarity
 from jhash.online import class_stages, dihn, load_stage_data, mihash, stage_map
@@ -291,3 +292,17 @@ def test_bad_arguments_are_clear_errors(digits_stages):
         mihash.run_stages(ml_collections.ConfigDict({"bits": 8, "seed": 0, "online_mihash": {"reservoir": 5}}),
                           digits_stages)
     assert [list(s) for s in class_stages(np.arange(7), first=3, per_stage=2)] == [[0, 1, 2], [3, 4], [5, 6]]
+
+
+def test_config_files_hold_the_defaults_and_the_stage_plan():
+    import pathlib
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    mi = load_config(str(repo / "experiments/configs/online_mihash.py") + ":dataset=digits,bits=16,seed=2")
+    dh = load_config(str(repo / "experiments/configs/dihn.py") + ":dataset=mnist,bits=32,cpu=true")
+    assert hyperparameters(mi, "online_mihash", mihash.defaults())["reservoir_size"] == 200
+    assert (mi.bits, mi.seed, mi.split_seed) == (16, 2, 2)
+    assert hyperparameters(dh, "dihn", dihn.defaults()) == {**dihn.defaults()}
+    assert dh.num_epochs == 3 and dh.model.name == "cnn"
+    for c in (mi, dh):
+        assert [len(s) for s in class_stages(np.arange(10), **c.stages.to_dict())] == [5, 1, 1, 1, 1, 1]

@@ -12,8 +12,8 @@ random passes over its new items.
 
 Run (writes experiments/results/online_mnist.md, with DIHN, experiments/configs/dihn.py):
   PYTHONPATH=. python experiments/online_mnist.py --data_dir ../shared/data --seeds 0,1,2
-A quick variant on the bundled digits:
-  PYTHONPATH=. python experiments/online_mnist.py --dataset digits --seeds 0 --out /tmp/online_digits.md
+The bundled digits (no files) take the same command with ``--dataset digits --out <file>``;
+tests/test_online.py runs both methods on digits in two stages (5 + 5 classes).
 
 Expected on mnist, 32 bits (experiments/results/online_mnist.md): see that table.
 """
