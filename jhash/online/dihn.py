@@ -52,7 +52,7 @@ from jhash import evaluate as jeval
 from jhash.data.augment import get_augmentation
 from jhash.methods import adsh
 from jhash.methods.base import Method, hyperparameters
-from jhash.train.state import data_sharded, make_mesh, make_optimizer, replicated
+from jhash.train.state import data_sharded, make_mesh, make_optimizer, state_shardings
 from jhash.train.trainer import init_state, make_train_step
 
 __all__ = ["defaults", "build", "train_stage", "run_stages"]
@@ -113,8 +113,10 @@ def train_stage(method: Method, config, x, y):
     n = len(x)
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=max(1, n // config.batch_size),
                                num_steps=method.num_steps)
-    state = jax.device_put(init_state(method, optimizer, config, x[:1]), replicated(mesh))
-    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment))
+    state = init_state(method, optimizer, config, x[:1])
+    sharding = state_shardings(state, mesh, method.sharded_state)
+    state = jax.device_put(state, sharding)
+    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
     for step in range(method.num_steps):
         idx = np.asarray(method.batches(step))
         batch = {"x": x[idx], "y": y[idx], "index": idx.astype(np.int32)}
