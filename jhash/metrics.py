@@ -36,6 +36,11 @@ Histogram metrics (radius, tie-aware AP / NDCG) finish in closed form on the his
   chunks of queries sized by a memory budget.
 
 Both backends are tested against the same brute-force references.
+
+Real-valued distances (the asymmetric quantizer distances of quantization methods,
+:mod:`jhash.quantization`) have no small set of values to count:
+:func:`mean_average_precision_by_distance` ranks them by a stable sort (the same tie rule:
+distance, then database index) a chunk of queries at a time and shares the AP code above.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jhash import metrics, quantization as jq
+from jhash import evaluate, metrics, quantization as jq
 from jhash.config import apply_overrides, load_config
 from jhash.methods import depq, dqn, dsq, spdaq
 from jhash.train import train
@@ -275,3 +275,17 @@ def test_quantization_method_learns_on_digits(method, tmp_path):
     assert baseline < 0.15
     assert results["map@all"] > baseline + 0.3, (method, results)
     assert results["distinct_db_codes"] > 50 and results["codebook_usage"] > 0.5
+    # `jhash eval`: the method rebuilt, its checkpoint (codebooks in params or method state) restored, the same figures
+    again = evaluate.evaluate_run(_config(method, *extra), tmp_path)
+    assert again == results
+
+
+@pytest.mark.parametrize("method", QUANT)
+def test_bad_code_lengths_are_clear_errors(method):
+    from jhash import methods
+
+    module = methods.get_method(method)
+    with pytest.raises(ValueError, match=r"bits must be a positive multiple of log2\(codebook_size\) = 8"):
+        module.build(_config(method, "bits=12", f"{method}.codebook_size=256"), train_labels=np.zeros(500, np.int32))
+    with pytest.raises(ValueError, match="codebook_size must be a power of two"):
+        module.build(_config(method, f"{method}.codebook_size=10"), train_labels=np.zeros(500, np.int32))
