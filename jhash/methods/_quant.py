@@ -1,10 +1,8 @@
 """Pieces shared by the quantization methods (DQN, DEPQ, DSQ, SPDAQ): the backbone with ``dim``
-real outputs, the bits accounting, and the flax heads that hold learned codebooks."""
+real outputs and the bits accounting (M codebooks of K codewords, M log2 K = bits)."""
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
-import jax.numpy as jnp
 
 from jhash.models import get_model
 from jhash.quantization import num_codebooks
@@ -16,7 +14,7 @@ def codebook_layout(config, hp) -> tuple[int, int, int]:
     ``dim`` = 0 means the smallest multiple of M not below 256 (so every M of 16, 32, 64 bits divides it)."""
     k = int(hp["codebook_size"])
     m = num_codebooks(int(config.bits), k)
-    dim = int(hp["dim"]) or 256
+    dim = int(hp["dim"]) or -(-256 // m) * m
     if dim <= 0:
         raise ValueError(f"dim must be positive, got {hp['dim']}")
     return m, k, dim
@@ -29,25 +27,6 @@ def build_backbone(config, dim: int, **extra) -> nn.Module:
     return get_model(config.model.name, bits=dim, **kwargs)
 
 
-class Embed(nn.Module):
-    """A backbone whose outputs are returned as ``{'z': outputs}``; ``bits`` is the embedding's length."""
-
-    backbone: nn.Module
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
-
-    def __call__(self, x, train: bool = False):
-        return {"z": self.backbone(x, train=train)}
-
-
 def check_product(dim: int, m: int, name: str):
     if dim % m:
         raise ValueError(f"{name}.dim ({dim}) must be divisible by the number of codebooks M = {m}")
-
-
-def uniform_init(scale: float):
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -scale, scale)
-    return init

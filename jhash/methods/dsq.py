@@ -22,8 +22,8 @@ item, the codes by ICM and the codebooks by least squares, ``C = (H^T H + eps I)
 (the supervised term ``||(X - H C) W_n^T||^2`` has the same minimiser in C as the plain error
 when combined with it, ``X - H C`` being weighted on the right by the full-rank
 ``I + lambda_s W_n^T W_n``), ``codebook_steps`` times; the first fit starts from residual
-k-means (codebook m is k-means of what codebooks < m left). On the sphere ``||q - x_hat||^2 = 1 - 2 <q, x_hat> + ||x_hat||^2`` and the codes are learned
-to make ``||x_hat||`` close to 1, so retrieval ranks by the inner product ``<q, x_hat> =
+k-means (codebook m is k-means of what codebooks < m left). On the sphere
+``||q - x_hat||^2 = 1 - 2 <q, x_hat> + ||x_hat||^2`` and ``x_hat`` approximates a unit vector, so retrieval ranks by the inner product ``<q, x_hat> =
 sum_m <q, C_m[b_m]>``, a sum of per-codebook table lookups (``metric="ip"``).
 
 Sources and differences: the paper's text beyond its abstract (L2-normalised features,
@@ -32,7 +32,8 @@ term derived from the error of the reconstructed distances) was not available to
 found no public code from the authors; the loss above is our reading of that description,
 and its weights ``lambda_q = 0.1``, ``lambda_s = 0.1``, the scale ``s = 10`` and three ICM sweeps
 are our choices, and so is the alternation (a first version that learned the codebooks by
-back-propagation through the hard codes collapsed to a few used codewords on digits). The sparse-codebook extension of the paper is not implemented. Our configs
+back-propagation through the hard codes collapsed to a few used codewords on digits). The
+sparse-codebook extension of the paper is not implemented. Our configs
 train the shared small CNN from scratch with Adam (the paper fine-tunes an ImageNet network).
 """
 from __future__ import annotations

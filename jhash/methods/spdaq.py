@@ -31,9 +31,9 @@ subset and the labels of all database items, two different but correlated distri
 composite quantization, an asymmetric quantizer distance, linear-in-database training cost)
 and found no public code by the authors; the objective and the alternation above are our
 reading of that description, built on ADSH (whose schedule we reuse: 2,000 sampled items,
-3 epochs each, as many outer iterations as give the config's budget). Our choices: ``r`` = the code length
-(``similarity_scale=0``; ADSH's target ``q S``; on digits, 16 bits, r = 1 let the embedding and the
-codebooks shrink to the trivial ``f^T x = 0``, mAP 0.11, where r = 16 gives 0.98),
+3 epochs each, as many outer iterations as give the config's budget). Our choices: ``r`` = the
+code length (``similarity_scale=0``; ADSH's target ``q S``; on digits, 16 bits, r = 1 let the
+embedding and the codebooks shrink to the trivial ``f^T x = 0``, mAP 0.11, where r = 16 gives 0.98),
 ``gamma = 200`` (ADSH's), three ICM sweeps, ten CG iterations, random initial codes and
 codebooks (seeded); composite quantization's constant inter-codebook product constraint is
 not imposed (it matters for Euclidean AQD only; we rank by inner product).
