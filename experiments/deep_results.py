@@ -44,7 +44,7 @@ def run_one(method, dataset, bits, seed, args, workdir: pathlib.Path) -> dict:
     config = apply_overrides(config, overrides)
     started = time.perf_counter()
     results = trainer.train(config, workdir)
-    print(f"{method:10s} {bits:3d} bits seed {seed}: mAP {results['map@all']:.4f}  P@r2 {results['precision@r2']:.4f}"
+    print(f"{method:10s} {bits:3d} bits seed {seed}: mAP {results['map@all']:.4f}  P@r2 {p_r2(results):.4f}"
           f"  {time.perf_counter() - started:.0f} s", flush=True)
     return results
 
@@ -68,7 +68,13 @@ def lsh_on_features(dpsh_dir: pathlib.Path, bits: int, seed: int) -> dict:
     return results
 
 
+def p_r2(results) -> float:
+    """Precision within Hamming radius 2; NaN for quantization methods (ranked by AQD, no Hamming ball)."""
+    return float(results.get("precision@r2", float("nan")))
+
+
 def _cell(values, fmt):
+    values = [v for v in values if not np.isnan(v)]
     if not values:
         return "—"
     values = np.asarray(values, float)
@@ -90,7 +96,8 @@ def write_table(rows, args, path: pathlib.Path):
         f"{budget} (see `jhash.config.experiment_config`), Adam lr 1e-3, each method's own defaults "
         "(jhash/methods/<method>.py). Seeds " + ", ".join(map(str, args.seeds)) + " (the seed of the "
         "split, the initialisation and the data order). mean ± std over seeds; mAP over the whole database; "
-        "P@r2 = precision of the items within Hamming radius 2 (an empty ball counts 0); train seconds "
+        "P@r2 = precision of the items within Hamming radius 2 (an empty ball counts 0; — for quantization "
+        "methods, which rank by asymmetric quantizer distance, ties by index, with M log2 K = bits); train seconds "
         "include compilation, on the machine named below. LSH = random projections of the DPSH network's "
         "features (the layer before its hash layer) at the same bits and seed.",
         "",
@@ -146,7 +153,7 @@ def main(argv=None):
                     continue
                 r = run_one(m, args.dataset, bits, seed, args, wd)
                 timing = json.loads((wd / "timing.json").read_text())
-                rows.setdefault((m, bits), []).append((r["map@all"], r["precision@r2"], timing["train_s"]))
+                rows.setdefault((m, bits), []).append((r["map@all"], p_r2(r), timing["train_s"]))
                 if m == "dpsh":
                     lsh = lsh_on_features(wd, bits, seed)
                     rows.setdefault(("lsh", bits), []).append((lsh["map@all"], lsh["precision@r2"], 0.0))

@@ -21,6 +21,14 @@
   curves.npz    radius, precision_at_radius, recall_at_radius   precision / recall within Hamming radius r = 0..bits
                 k, precision_at_k                               precision of the top k of the ranking
                 pr_k, pr_precision, pr_recall                   the precision-recall curve of the ranking (100 cut-offs)
+
+Quantization methods (``method.quantizer``, :mod:`jhash.quantization`) rank the database by
+asymmetric quantizer distance (AQD) from the queries' real vectors to the database items'
+codewords, ties by database index (:func:`quantized_retrieval_metrics`); their metrics.json
+holds ``map@all``, ``map@<k>``, ``codebook_usage`` (fraction of the M x K codewords that some
+database item uses) and ``distinct_db_codes``; their codes.npz holds ``query_features``,
+``database_codes`` (codeword indices, (n, M) uint16), ``codebooks``, the labels and indices,
+``bits`` (= M log2 K), ``kind`` and ``metric``; no curves.npz and no Hamming-radius metrics.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ import numpy as np
 from jhash import codes as jcodes
 from jhash import index as jindex
 from jhash import metrics as jmetrics
+from jhash import quantization as jquant
 from jhash.data import to_float
 from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
@@ -81,6 +90,86 @@ def extract_features(method, state, x, *, index=None, batch_size: int = 1024, me
         return leaves[0]
 
     return _map_batches(features_of, state, x, index, batch_size, mesh, 0, np.float32)
+
+
+def quantized_encode(method, state, x, codebooks, *, what: str, index=None, batch_size: int = 1024,
+                     mesh=None) -> np.ndarray:
+    """``what="features"``: the real query vectors (float32 (n, D)); ``what="codes"``: the codeword
+    indices (int32 (n, M)) of ``x[index]``, from the method's model in evaluation mode and its
+    ``quantizer.encode`` with ``codebooks``, batched like :func:`encode`."""
+    if what not in ("features", "codes"):
+        raise ValueError(f"what must be 'features' or 'codes', got {what!r}")
+    cb = jnp.asarray(codebooks)
+    pick = 0 if what == "features" else 1
+
+    def fn(params, model_state, xb):
+        out, _ = apply_model(method.model, params, model_state, xb, train=False)
+        value = method.quantizer.encode(out, cb)[pick]
+        return value if pick == 0 else value.astype(jnp.int32)
+
+    return _map_batches(fn, state, x, index, batch_size, mesh, cb.shape[0] if pick else 0,
+                        np.int32 if pick else np.float32)
+
+
+def quantized_retrieval_metrics(query_features, db_codes, codebooks, query_labels, db_labels, *, kind: str,
+                                metric: str, map_k: int | None) -> dict:
+    """mAP of the ranking by asymmetric quantizer distance (:func:`jhash.quantization.asymmetric_distances`,
+    ties by database index) and the use of the codebooks, by name (see the module docstring)."""
+    cb = jnp.asarray(codebooks)
+    dbc = jnp.asarray(np.asarray(db_codes), jnp.int32)
+    qf = np.asarray(query_features, np.float32)
+
+    def rows(s, e):
+        return np.asarray(jquant.asymmetric_distances(jnp.asarray(qf[s:e]), dbc, cb, kind=kind, metric=metric))
+
+    out = {"map@all": jmetrics.mean_average_precision_by_distance(rows, query_labels, db_labels)}
+    if map_k:
+        out[f"map@{map_k}"] = jmetrics.mean_average_precision_by_distance(rows, query_labels, db_labels, k=map_k)
+    codes = np.asarray(db_codes)
+    used = sum(len(np.unique(codes[:, m])) for m in range(codes.shape[1]))
+    out["codebook_usage"] = float(used / (cb.shape[0] * cb.shape[1]))
+    out["distinct_db_codes"] = int(len(np.unique(codes, axis=0))) if len(codes) else 0
+    return out
+
+
+def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> dict:
+    qz = method.quantizer
+    codebooks = np.asarray(jax.device_get(qz.codebooks(state.params, state.method_state)), np.float32)
+    bs = config.eval.batch_size
+    x = data.dataset.x
+    qf = quantized_encode(method, state, x, codebooks, what="features", index=data.split.query, batch_size=bs,
+                          mesh=mesh)
+    dc = quantized_encode(method, state, x, codebooks, what="codes", index=data.split.database, batch_size=bs,
+                          mesh=mesh)
+    _substitute_learned(method, state, data, dc)
+    yq, yd = data.labels("query"), data.labels("database")
+    results = quantized_retrieval_metrics(qf, dc, codebooks, yq, yd, kind=qz.kind, metric=qz.metric, map_k=map_k)
+    if len(data.validation_index):  # model selection, as for binary codes
+        y = np.asarray(data.dataset.y)
+        vq = quantized_encode(method, state, x, codebooks, what="features", index=data.validation_index,
+                              batch_size=bs, mesh=mesh)
+        vd = quantized_encode(method, state, x, codebooks, what="codes", index=data.train_index, batch_size=bs,
+                              mesh=mesh)
+        val = quantized_retrieval_metrics(vq, vd, codebooks, y[data.validation_index], y[data.train_index],
+                                          kind=qz.kind, metric=qz.metric, map_k=None)
+        results["val_map@all"] = val["map@all"]
+    results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
+    (workdir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    np.savez(workdir / "codes.npz", query_features=qf, database_codes=dc.astype(np.uint16), codebooks=codebooks,
+             query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
+             bits=np.int64(config.bits), kind=np.str_(qz.kind), metric=np.str_(qz.metric))
+    return results
+
+
+def _substitute_learned(method, state, data, db_codes):
+    """Replaces, in place, the database rows that are training items by the method's learned codes (ADSH's V)."""
+    if method.database_codes is None:
+        return
+    learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(db_codes.dtype)
+    position = np.searchsorted(data.train_index, data.split.database)  # both sorted
+    found = position < len(data.train_index)
+    found[found] = data.train_index[position[found]] == data.split.database[found]
+    db_codes[found] = learned[position[found]]
 
 
 def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2,
@@ -219,17 +308,14 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     mesh = mesh or make_mesh(config.num_devices)
     if method is None or state is None:
         method, state, data = restore_run(config, workdir, data=data, mesh=mesh)
+    protocol_k = _protocol_k(config)
+    map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
+    if method.quantizer is not None:
+        return _evaluate_quantized(method, state, config, data, mesh, workdir, map_k)
     yq, yd = data.labels("query"), data.labels("database")
     qc = encode(method, state, data.dataset.x, index=data.split.query, batch_size=config.eval.batch_size, mesh=mesh)
     dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
-    protocol_k = _protocol_k(config)
-    map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
-    if method.database_codes is not None:  # learned codes of the training items in the database (ADSH's V)
-        learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(np.int8)
-        position = np.searchsorted(data.train_index, data.split.database)  # both sorted
-        found = position < len(data.train_index)
-        found[found] = data.train_index[position[found]] == data.split.database[found]
-        dc[found] = learned[position[found]]
+    _substitute_learned(method, state, data, dc)  # learned codes of the training items (ADSH's V)
     lookup_timing = {}
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
     if timing is not None:

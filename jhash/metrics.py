@@ -36,6 +36,11 @@ Histogram metrics (radius, tie-aware AP / NDCG) finish in closed form on the his
   chunks of queries sized by a memory budget.
 
 Both backends are tested against the same brute-force references.
+
+Real-valued distances (the asymmetric quantizer distances of quantization methods,
+:mod:`jhash.quantization`) have no small set of values to count:
+:func:`mean_average_precision_by_distance` ranks them by a stable sort (the same tie rule:
+distance, then database index) a chunk of queries at a time and shares the AP code above.
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ import numpy as np
 from jhash import codes as _codes
 
 __all__ = [
-    "mean_average_precision", "tie_aware_average_precision", "tie_aware_ndcg",
+    "mean_average_precision", "mean_average_precision_by_distance", "tie_aware_average_precision", "tie_aware_ndcg",
     "precision_recall_at_radius", "precision_recall_curve_radius", "precision_at_k_curve",
     "precision_recall_curve_rank", "ranked_relevance", "distance_histograms",
 ]
@@ -283,6 +288,53 @@ def mean_average_precision(query_codes, db_codes, query_labels, db_labels, k=Non
     k = _check_k(k, n_db)
     aps = [out["ap"] for _, _, out in _passes(query_codes, db_codes, query_labels, db_labels,
                                               k=k, backend=backend, chunk_size=chunk_size)]
+    aps = np.concatenate(aps) if aps else np.zeros(0)
+    if per_query:
+        return aps
+    return float(aps.mean()) if aps.size else 0.0
+
+
+def mean_average_precision_by_distance(distances, query_labels, db_labels, k=None, *, per_query=False,
+                                       chunk_size=None):
+    """Mean AP@k of a ranking by real-valued distances (asymmetric quantizer distances, ...), Python float.
+
+    ``distances``: ``(n_q, n_db)`` array, lower = closer, or a function ``rows(start, stop)``
+    returning the rows of queries ``start:stop`` (so the whole matrix is never held; it is
+    called on chunks sized by the memory budget). Same conventions as
+    :func:`mean_average_precision`: ranking by distance ascending with **ties broken by
+    database index** (a stable sort), AP@k normalised by the relevant items retrieved in the
+    top k, 0 for a query with none, the mean over all queries. ``per_query=True`` returns the
+    per-query APs.
+    """
+    ql, dl = np.asarray(query_labels), np.asarray(db_labels)
+    n_q = len(ql)
+    _check_labels(dl, "db_labels", len(dl), "db_labels")
+    _check_labels(ql, "query_labels", n_q, "query_labels")
+    if ql.ndim != dl.ndim or (ql.ndim == 2 and ql.shape[1] != dl.shape[1]):
+        raise ValueError(f"query_labels {ql.shape} and db_labels {dl.shape} must both be class ids or both "
+                         "multi-hot with the same classes")
+    n_db = len(dl)
+    if callable(distances):
+        rows = distances
+    else:
+        if np.ndim(distances) != 2 or np.shape(distances) != (n_q, n_db):
+            raise ValueError(f"distances must have shape (n_q={n_q}, n_db={n_db}), got {np.shape(distances)}")
+        rows = lambda s, e: distances[s:e]  # noqa: E731
+    k = _check_k(k, n_db)
+    size = chunk_size or _chunk_size(n_q, n_db, 24 + (dl.shape[1] if dl.ndim == 2 else 0))
+    aps = []
+    for s, e in _chunks(n_q, size):
+        d = np.asarray(rows(s, e))
+        if d.shape != (e - s, n_db):
+            raise ValueError(f"distances rows {s}:{e} have shape {d.shape}, expected {(e - s, n_db)}")
+        if not np.all(np.isfinite(d)):
+            raise ValueError(f"distances rows {s}:{e} hold values that are not finite")
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        if ql.ndim == 1:
+            rel = dl[order] == ql[s:e, None]
+        else:
+            rel = np.any((dl[order] > 0) & (ql[s:e, None, :] > 0), axis=2)
+        aps.append(_ap_from_ranked(rel))
     aps = np.concatenate(aps) if aps else np.zeros(0)
     if per_query:
         return aps

@@ -37,11 +37,16 @@ class Method:
         (default: epochs x steps per epoch).
       database_codes: ``database_codes(method_state) -> (n_train, bits)`` +-1 codes that the
         evaluator uses for the database items that are training items, instead of encoding
-        them with the network (ADSH's learned database codes V); default: none.
+        them with the network (ADSH's learned database codes V); default: none. With a
+        ``quantizer``: ``(n_train, M)`` codeword indices (SPDAQ's learned codes B).
       sharded_state: keys of ``method_state`` (a dict) whose leading axis runs over the
         training set (e.g. ADSH's V and U): the trainer splits that axis over the mesh's
         ``'data'`` axis instead of replicating the array on every device, so each device
         holds n / devices rows (kept replicated when n is not a multiple of the devices).
+      quantizer: a :class:`jhash.quantization.Quantizer` for quantization methods (DQN, DEPQ, DSQ,
+        SPDAQ): the evaluator then ranks the database by asymmetric quantizer distance from the
+        queries' real vectors to the database's codewords instead of by Hamming distance
+        (``encode`` is not used); default: none (binary codes).
     """
 
     name: str
@@ -53,6 +58,7 @@ class Method:
     num_steps: int | None = None
     database_codes: Callable[[Any], Any] | None = None
     sharded_state: tuple[str, ...] = ()
+    quantizer: Any = None
 
 
 def hyperparameters(config, name: str, defaults: dict) -> dict:
