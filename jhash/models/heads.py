@@ -11,8 +11,9 @@ straight-through, ...) stays the method's choice. Heads:
   Yan, "Simultaneous feature learning and hash coding with deep neural networks", CVPR 2015,
   section 3.2. The features are divided into q slices h = [h^(1); ...; h^(q)] and slice i is
   fully connected to bit i alone: u_i = w_i^T h^(i) + c_i, so that the bits are computed from
-  disjoint parts of the representation and are less redundant. In the paper the network's
-  last layer has 50 q units (50 per slice); here the slices split whatever the backbone gives
+  disjoint parts of the representation and are less redundant. In the paper the shared
+  sub-network's last layer is sized for the slices (50 units per bit as we read it; no copy of
+  the paper was reachable here to re-check); here the slices split whatever the backbone gives
   (d units; when q does not divide d, the first d mod q slices have one unit more, as
   ``numpy.array_split``), so the trunk stays the same across heads in an ablation. The paper
   squashes each u_i by a sigmoid and a piecewise threshold (0 below 0.5 - eps, 1 above
