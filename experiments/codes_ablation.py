@@ -14,6 +14,12 @@ so that every setting of seed 0 runs before seed 1; finished runs are skipped, s
 be stopped and started again. The split is the protocol's split of seed 0 for every run; the
 seed changes the initialisation and the data order.
 
+Bit-scalable codes (``--parts scalable``): DPSH with DRSCH's weighted-bits head at
+``--scalable-bits`` (one sweep over the seeds in ``--workdir/scalable_bits=<q>``); its codes are
+cut to their L bits of largest learned |w_k| (jhash.models.truncate_codes) and scored against
+the L bits of smallest |w_k| and the first L bits (an arbitrary fixed subset), cached in
+truncation.json.
+
 Per run the table reads mAP@ALL and the evaluator's bit balance (mean over bits of
 |mean of the bit| over the database codes: 0 = every bit +1 on half of the items) from
 metrics.json, and computes the bit correlation (mean |Pearson correlation| over pairs of
@@ -51,6 +57,42 @@ def spec_for(args, bits: int) -> dict:
         "overrides": ([f"data_dir={args.data_dir}"] if args.data_dir else [])
                      + ["num_devices=1", "checkpoint_every=100000"] + [f"num_epochs={args.epochs}"] * bool(args.epochs),
     }
+
+
+def scalable_spec(args) -> dict:
+    """The weighted-bits sweep: DPSH with head=weighted at --scalable-bits, one run per seed."""
+    spec = spec_for(args, args.scalable_bits)
+    spec["config"] = spec["config"].replace("{head}", "weighted")
+    spec["grid"] = {"seed": args.seeds}
+    return spec
+
+
+def truncation_stats(run_dir: pathlib.Path) -> dict:
+    """mAP@ALL of the run's codes cut to L bits: the L of largest |w|, the L of smallest |w|, the first L."""
+    path = run_dir / "truncation.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from jhash import evaluate, metrics
+    from jhash.models import bit_weights, truncate_codes
+    from jhash.train import trainer
+
+    config = trainer.read_config(run_dir)
+    method, state, data = evaluate.restore_run(config, run_dir)
+    x, yq, yd = data.dataset.x, data.labels("query"), data.labels("database")
+    q = evaluate.encode(method, state, x, index=data.split.query, batch_size=config.eval.batch_size)
+    db = evaluate.encode(method, state, x, index=data.split.database, batch_size=config.eval.batch_size)
+    w = bit_weights(state.params)
+    out = {"bits": int(config.bits), "weights": [float(v) for v in w],
+           "full": metrics.mean_average_precision(q, db, yq, yd)}
+    for length in (b for b in (8, 16, 32) if b < config.bits):
+        low = np.argsort(np.abs(w), kind="stable")[:length]
+        out[str(length)] = {
+            "top": metrics.mean_average_precision(truncate_codes(q, w, length), truncate_codes(db, w, length), yq, yd),
+            "bottom": metrics.mean_average_precision(q[:, low], db[:, low], yq, yd),
+            "first": metrics.mean_average_precision(q[:, :length], db[:, :length], yq, yd)}
+    out = json.loads(json.dumps(out, default=float))
+    path.write_text(json.dumps(out, indent=2))
+    return out
 
 
 def code_stats(run_dir: pathlib.Path) -> dict:
@@ -143,11 +185,35 @@ def write_table(args, path: pathlib.Path) -> None:
                     _cell([r["correlation"] for r in rs], "{:.3f}", len(args.seeds)),
                     _cell([r["train_s"] for r in rs], "{:.0f}", len(args.seeds))]) + " |")
         lines.append("")
+    lines += scalable_table(args)
     missing = [f"{b} bits" for b in args.bits if not any(k[0] == b for k in rows)]
     if missing:
         lines += ["Not run yet: " + ", ".join(missing) + ". Running the same command again trains only the "
                   "missing runs and rewrites this table.", ""]
     path.write_text("\n".join(lines))
+
+
+def scalable_table(args) -> list[str]:
+    folder = pathlib.Path(args.workdir) / f"scalable_bits={args.scalable_bits}"
+    if not (folder / "sweep.json").exists():
+        return []
+    _, records = sweep.collect(folder)
+    if not records:
+        return []
+    stats = [truncation_stats(r["dir"]) for r in records]
+    n = len(args.seeds)
+    lines = [f"## Bit-scalable codes: weighted-bits head, {args.scalable_bits} bits", "",
+             f"DPSH with DRSCH's weighted bits (`head=weighted`, jhash/models/heads.py) at {args.scalable_bits} bits, "
+             "no regularizer. Its codes cut to L bits: the L bits of largest learned |w_k| (DRSCH's truncation), "
+             "the L of smallest |w_k|, and the first L bits (a fixed arbitrary subset). mAP@ALL over the database; "
+             f"seeds: {len(stats)} of {n}. Learned |w_k|: from {_cell([min(map(abs, s['weights'])) for s in stats], '{:.3f}', n)} "
+             f"to {_cell([max(map(abs, s['weights'])) for s in stats], '{:.3f}', n)}.", "",
+             "| L | top-weighted L bits | lowest-weighted L bits | first L bits |", "|---|---|---|---|"]
+    for length in (b for b in (8, 16, 32) if b < args.scalable_bits):
+        lines.append(f"| {length} | " + " | ".join(_cell([s[str(length)][k] for s in stats], n_full=n)
+                                                   for k in ("top", "bottom", "first")) + " |")
+    lines += [f"| {args.scalable_bits} (all) | " + _cell([s["full"] for s in stats], n_full=n) + " | | |", ""]
+    return lines
 
 
 def main(argv=None):
@@ -163,19 +229,33 @@ def main(argv=None):
     p.add_argument("--workdir", default="")
     p.add_argument("--out", default="")
     p.add_argument("--machine", default="2-core CPU shared with other jobs (no GPU)")
+    p.add_argument("--parts", default="main,scalable", help="main (heads x regularizers), scalable (weighted bits)")
+    p.add_argument("--scalable-bits", type=int, default=32)
     p.add_argument("--table-only", action="store_true", help="write the table from the finished runs, train nothing")
     args = p.parse_args(argv)
     args.bits = [int(b) for b in args.bits.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.workdir = args.workdir or f"runs/codes_{args.dataset}"
     out = pathlib.Path(args.out or REPO / f"experiments/results/codes_{args.dataset}.md")
-    if not args.table_only:
-        for bits in args.bits:
-            def log(message):
-                print(f"{bits} bits {message}", flush=True)
-                write_table(args, out)
+    parts = args.parts.split(",")
+    unknown = sorted(set(parts) - {"main", "scalable"})
+    if unknown:
+        raise ValueError(f"--parts takes main and/or scalable, got {unknown}")
 
-            sweep.run_sweep(spec_for(args, bits), pathlib.Path(args.workdir) / f"bits={bits}", log=log)
+    def logger(prefix):
+        def log(message):
+            print(f"{prefix} {message}", flush=True)
+            write_table(args, out)
+        return log
+
+    if not args.table_only:
+        if "scalable" in parts:
+            sweep.run_sweep(scalable_spec(args), pathlib.Path(args.workdir) / f"scalable_bits={args.scalable_bits}",
+                            log=logger(f"weighted head, {args.scalable_bits} bits"))
+        if "main" in parts:
+            for bits in args.bits:
+                sweep.run_sweep(spec_for(args, bits), pathlib.Path(args.workdir) / f"bits={bits}",
+                                log=logger(f"{bits} bits"))
     write_table(args, out)
     print(f"wrote {out}")
 
