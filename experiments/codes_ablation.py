@@ -140,13 +140,27 @@ def _cell(values, fmt="{:.4f}", n_full=3):
     return f"{fmt.format(v.mean())} ± {fmt.format(v.std())}" + ("" if len(v) == n_full else f" (n={len(v)})")
 
 
+def _command_line() -> str:
+    """This script's arguments without the ones that only choose what to do now (--table-only, --parts, --out)."""
+    argv, kept = sys.argv[1:], []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--parts", "--out"):
+            skip = True
+        elif a != "--table-only" and not a.startswith(("--parts=", "--out=")):
+            kept.append(a)
+    return " ".join(kept)
+
+
 def write_table(args, path: pathlib.Path) -> None:
     rows = collect(args)
     budget = "full configs" if args.full else "CPU-sized configs (cpu=true)"
     lines = [
         f"# Hash heads and code regularizers on {args.dataset}",
         "",
-        "Made by `python experiments/codes_ablation.py " + " ".join(sys.argv[1:]) + "` (work dirs in "
+        "Made by `python experiments/codes_ablation.py " + _command_line() + "` (work dirs in "
         f"`{args.workdir}`).",
         "",
         f"{args.method.upper()} with its defaults on protocol `{args.dataset}`, the shared network and budget "
