@@ -77,8 +77,9 @@ def regularized(method: Method, config) -> Method:
     """``method`` with the bit balance and decorrelation penalties of ``config.regularize`` added to its loss.
 
     The trainer applies this to every method, so any method can ask for codes whose bits are
-    balanced (each bit +1 on half of the items) and uncorrelated (Weiss et al., NIPS 2008;
-    BDNN, Do et al., ECCV 2016; DRSCH and NINH motivate the same properties). With
+    balanced (each bit +1 on half of the items) and uncorrelated (the constraints 1^T B = 0 and
+    B^T B = n I of spectral hashing, Weiss et al., NIPS 2008, relaxed as in BDNN, Do et al.,
+    ECCV 2016). With
     t = d(u), d the discretizer ``config.regularize.on`` (default ``'tanh'``: bounded relaxed
     codes whatever the scale of the method's outputs; ``'sign_ste'`` for the binary codes with
     a straight-through gradient; ``'identity'``), the loss gains, over the batch of n items,
