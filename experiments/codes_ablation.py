@@ -141,15 +141,15 @@ def _cell(values, fmt="{:.4f}", n_full=3):
 
 
 def _command_line() -> str:
-    """This script's arguments without the ones that only choose what to do now (--table-only, --parts, --out)."""
+    """This script's arguments without --table-only and --out (which only rewrite a table)."""
     argv, kept = sys.argv[1:], []
     skip = False
     for a in argv:
         if skip:
             skip = False
-        elif a in ("--parts", "--out"):
+        elif a == "--out":
             skip = True
-        elif a != "--table-only" and not a.startswith(("--parts=", "--out=")):
+        elif a != "--table-only" and not a.startswith("--out="):
             kept.append(a)
     return " ".join(kept)
 
@@ -201,7 +201,9 @@ def write_table(args, path: pathlib.Path) -> None:
         lines.append("")
     lines += scalable_table(args)
     missing = [f"{b} bits" for b in args.bits if not any(k[0] == b for k in rows)]
-    if missing:
+    if not rows:
+        lines += ["The heads x regularizers part (`--parts main`) was not run for this table.", ""]
+    elif missing:
         lines += ["Not run yet: " + ", ".join(missing) + ". Running the same command again trains only the "
                   "missing runs and rewrites this table.", ""]
     path.write_text("\n".join(lines))
