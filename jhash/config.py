@@ -45,6 +45,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every = 500      # steps between checkpoints (and one at the end)
     c.keep_checkpoints = 2
     c.progress = True             # a progress bar on stderr
+    c.regularize = ml_collections.ConfigDict({  # added to every method's loss (jhash.methods.base.regularized)
+        "balance": 0.0,           # weight of the bit balance penalty (0 = off)
+        "decorrelation": 0.0,     # weight of the bit decorrelation penalty (0 = off)
+        "on": "tanh",             # discretizer applied to the outputs first: tanh | sign_ste | identity
+    })
     c.eval = ml_collections.ConfigDict({
         "map_k": -1,              # mAP@k cut-off; -1 = the protocol's, 0 = all
         "radius": 2,              # Hamming radius for precision/recall within the ball
@@ -88,13 +93,19 @@ def experiment_config(method: str, *, dataset: str, bits: int, cpu: bool = False
 def method_config(method: str, *, dataset: str = "mnist"):
     """The ``get_config(arg)`` of a method's config file: :func:`experiment_config` for the dataset, bits and
     ``cpu`` given in ``arg`` (default ``dataset``, 32 bits, full size), plus the method's defaults in
-    ``config.<method>`` (``jhash.methods.<method>.defaults()``)."""
+    ``config.<method>`` (``jhash.methods.<method>.defaults()``).
+
+    ``head=ninh`` (or ``weighted``, ``grouped``; :mod:`jhash.models.heads`) in ``arg`` puts that hash
+    head on the network and adds ``model.head_groups`` / ``model.head_hidden`` for overriding;
+    the default FC head leaves ``config.model`` as it was."""
 
     def get_config(arg=None):
         from jhash import methods
 
-        args = parse_arg(arg, dataset=dataset, bits=32, cpu=False)
+        args = parse_arg(arg, dataset=dataset, bits=32, cpu=False, head="fc")
         c = experiment_config(method, dataset=args.dataset, bits=args.bits, cpu=args.cpu)
+        if args.head != "fc":
+            c.model.update({"head": args.head, "head_groups": 4, "head_hidden": 0})
         c[method] = methods.get_method(method).defaults()
         return c
 

@@ -9,6 +9,9 @@ import flax.linen as nn
 from jhash.codes import sign
 from jhash.models import get_model
 
+# config.regularize: code regularizers that any method can add to its loss (off by default).
+REGULARIZE_DEFAULTS = {"balance": 0.0, "decorrelation": 0.0, "on": "tanh"}
+
 
 def _no_state():
     return {}
@@ -79,3 +82,52 @@ def build_model(config) -> nn.Module:
 def encode_u(out):
     """sign of ``out['u']``: the encoder of methods whose model returns a dict (e.g. with classifier logits)."""
     return sign(out["u"])
+
+
+def regularized(method: Method, config) -> Method:
+    """``method`` with the bit balance and decorrelation penalties of ``config.regularize`` added to its loss.
+
+    The trainer applies this to every method, so any method can ask for codes whose bits are
+    balanced (each bit +1 on half of the items) and uncorrelated (the constraints 1^T B = 0 and
+    B^T B = n I of spectral hashing, Weiss et al., NIPS 2008, relaxed as in BDNN, Do et al.,
+    ECCV 2016). With
+    t = d(u), d the discretizer ``config.regularize.on`` (default ``'tanh'``: bounded relaxed
+    codes whatever the scale of the method's outputs; ``'sign_ste'`` for the binary codes with
+    a straight-through gradient; ``'identity'``), the loss gains, over the batch of n items,
+
+      balance * (1/q)   sum_k (mean_i t_ik)^2                      (jhash.losses.bit_balance_penalty / q)
+      decorrelation * (1/q^2) || T^T T / n - I ||_F^2              (jhash.losses.bit_decorrelation_penalty / q^2)
+
+    the penalties averaged over bits (and bit pairs) so that one weight means the same at
+    every code length. Both weights default to 0, which returns ``method`` itself (the
+    compiled step and the results of existing configs are unchanged). The penalties and the
+    method's own loss are logged (``balance_penalty``, ``decorrelation_penalty``,
+    ``method_loss``). A model returning a dict is regularized on its ``'u'``.
+    """
+    from jhash.discretize import get_discretizer
+    from jhash.losses import bit_balance_penalty, bit_decorrelation_penalty
+
+    hp = hyperparameters(config, "regularize", REGULARIZE_DEFAULTS)
+    weights = {}
+    for name in ("balance", "decorrelation"):
+        value = hp[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"config.regularize.{name} must be a number >= 0, got {value!r}")
+        weights[name] = float(value)
+    relax = get_discretizer(hp["on"])  # unknown name -> ValueError
+    if weights["balance"] == 0 and weights["decorrelation"] == 0:
+        return method
+    inner = method.loss
+
+    def loss(u, batch, state, *, step, key):
+        value, (state, metrics) = inner(u, batch, state, step=step, key=key)
+        t = relax(u["u"] if isinstance(u, dict) else u, step=step)
+        q = t.shape[1]
+        balance = bit_balance_penalty(t) / q
+        decorrelation = bit_decorrelation_penalty(t) / (q * q)
+        total = value + weights["balance"] * balance + weights["decorrelation"] * decorrelation
+        metrics = {**metrics, "loss": total, "method_loss": value, "balance_penalty": balance,
+                   "decorrelation_penalty": decorrelation}
+        return total, (state, metrics)
+
+    return dataclasses.replace(method, loss=loss)

@@ -3,8 +3,13 @@
 Models are chosen by name with :func:`get_model`; each takes ``bits`` (the code length q)
 and returns real-valued outputs of shape (batch, q). The sign of the outputs gives the
 code; what happens between (tanh, straight-through, ...) is a method's choice, not the
-model's.
+model's. The hash head (``head``: plain FC, NINH's divide-and-encode, DRSCH's weighted bits,
+grouped sub-networks) is chosen by name on every backbone (:mod:`jhash.models.heads`).
 """
-from jhash.models.nets import CNN, MLP, CodeClassifier, HashHead, apply_model, get_model, init_model
+from jhash.models.heads import (DivideEncodeHead, GroupedHead, HashHead, WeightedBitsHead, bit_weights, make_head,
+                                truncate_codes, weighted_hamming_distance)
+from jhash.models.nets import CNN, MLP, CodeClassifier, apply_model, get_model, init_model
 
-__all__ = ["CNN", "MLP", "CodeClassifier", "HashHead", "apply_model", "get_model", "init_model"]
+__all__ = ["CNN", "MLP", "CodeClassifier", "DivideEncodeHead", "GroupedHead", "HashHead", "WeightedBitsHead",
+           "apply_model", "bit_weights", "get_model", "init_model", "make_head", "truncate_codes",
+           "weighted_hamming_distance"]

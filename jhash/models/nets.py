@@ -1,27 +1,12 @@
-"""Backbones (an MLP for feature vectors, a small CNN for images) and the hash head."""
+"""Backbones (an MLP for feature vectors, a small CNN for images); their hash heads are in jhash.models.heads."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-_ACTIVATIONS = {"none": None, "tanh": jnp.tanh, "sigmoid": nn.sigmoid}
-
-
-class HashHead(nn.Module):
-    """A dense layer with ``bits`` outputs, optionally squashed (``'none'``, ``'tanh'``, ``'sigmoid'``)."""
-
-    bits: int
-    activation: str = "none"
-
-    @nn.compact
-    def __call__(self, h):
-        u = nn.Dense(self.bits, name="hash")(h)
-        act = _ACTIVATIONS[self.activation]
-        return u if act is None else act(u)
-
+from jhash.models.heads import check_head, make_head
 
 class MLP(nn.Module):
     """Fully connected ReLU network on flat inputs (images are flattened), then a hash head."""
@@ -29,6 +14,9 @@ class MLP(nn.Module):
     bits: int
     hidden: Sequence[int] = (256, 256)
     head_activation: str = "none"
+    head: str = "fc"          # jhash.models.heads: fc | ninh | weighted | grouped
+    head_groups: int = 4      # grouped head: m groups of bits / m bits
+    head_hidden: int = 0      # grouped head: hidden units per group (0: features // groups)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -37,7 +25,8 @@ class MLP(nn.Module):
         for i, width in enumerate(self.hidden):
             h = nn.relu(nn.Dense(width, name=f"dense{i}")(h))
         self.sow("intermediates", "features", h)
-        return HashHead(self.bits, self.head_activation)(h)
+        return make_head(self.head, bits=self.bits, activation=self.head_activation, groups=self.head_groups,
+                         hidden=self.head_hidden)(h)
 
 
 class CNN(nn.Module):
@@ -58,6 +47,9 @@ class CNN(nn.Module):
     dense: int = 256
     batch_norm: bool = True
     head_activation: str = "none"
+    head: str = "fc"          # jhash.models.heads: fc | ninh | weighted | grouped
+    head_groups: int = 4      # grouped head: m groups of bits / m bits
+    head_hidden: int = 0      # grouped head: hidden units per group (0: features // groups)
 
     def _norm(self, h, train: bool, name: str):
         if not self.batch_norm:
@@ -78,7 +70,8 @@ class CNN(nn.Module):
         h = nn.Dense(self.dense, use_bias=not self.batch_norm, name="dense")(h)
         h = nn.relu(self._norm(h, train, "bn_dense"))
         self.sow("intermediates", "features", h)
-        return HashHead(self.bits, self.head_activation)(h)
+        return make_head(self.head, bits=self.bits, activation=self.head_activation, groups=self.head_groups,
+                         hidden=self.head_hidden)(h)
 
 
 class CodeClassifier(nn.Module):
@@ -137,6 +130,6 @@ def get_model(name: str, *, bits: int, **kwargs) -> nn.Module:
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise ValueError(f"model {name!r} takes no argument(s) {unknown}; its arguments are {sorted(fields)}")
-    if kwargs.get("head_activation", "none") not in _ACTIVATIONS:
-        raise ValueError(f"head_activation must be one of {sorted(_ACTIVATIONS)}, got {kwargs['head_activation']!r}")
+    check_head(kwargs.get("head", "fc"), bits=bits, activation=kwargs.get("head_activation", "none"),
+               groups=kwargs.get("head_groups", 4), hidden=kwargs.get("head_hidden", 0))
     return cls(bits=bits, **kwargs)

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from jhash import data as jdata
 from jhash import methods
 from jhash.data.augment import get_augmentation
+from jhash.methods.base import regularized
 from jhash.models import apply_model, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
@@ -205,7 +206,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     if config.batch_size % mesh.size:
         raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number of devices ({mesh.size})")
     steps_per_epoch = n_train // config.batch_size
-    method = methods.get_method(config.method).build(config, train_labels=exp.y_train)
+    method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
     num_steps = method.num_steps or steps_per_epoch * config.num_epochs
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
     state = init_state(method, optimizer, config, exp.x_train[:1])

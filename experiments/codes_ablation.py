@@ -1,0 +1,280 @@
+"""Hash heads and code regularizers on one method: the table of experiments/results/codes_<dataset>.md.
+
+  nice -n 10 python experiments/codes_ablation.py --data-dir ../shared/data             # 32, 16, 64 bits x 3 seeds
+  python experiments/codes_ablation.py --data-dir ../shared/data --bits 32 --seeds 0    # a first pass
+
+DPSH (the project's reference method, jhash/methods/dpsh.py, its defaults) on the shared
+network and CPU budget of the dataset (``experiments/configs/dpsh.py:...,cpu=true``), with
+  * the hash head (jhash/models/heads.py): FC, NINH's divide-and-encode, grouped sub-networks
+    (4 groups);
+  * the code regularizers of every method (``config.regularize``, jhash.methods.base.regularized):
+    none, bit balance, bit decorrelation, both (weight --weight each, on tanh(u)).
+Each code length is one resumable sweep (jhash.sweep) in ``--workdir/bits=<q>``, its grid ordered
+so that every setting of seed 0 runs before seed 1; finished runs are skipped, so the script can
+be stopped and started again. The split is the protocol's split of seed 0 for every run; the
+seed changes the initialisation and the data order.
+
+Bit-scalable codes (``--parts scalable``): DPSH with DRSCH's weighted-bits head at
+``--scalable-bits`` (one sweep over the seeds in ``--workdir/scalable_bits=<q>``); its codes are
+cut to their L bits of largest learned |w_k| (jhash.models.truncate_codes) and scored against
+the L bits of smallest |w_k| and the first L bits (an arbitrary fixed subset), cached in
+truncation.json.
+
+Per run the table reads mAP@ALL and the evaluator's bit balance (mean over bits of
+|mean of the bit| over the database codes: 0 = every bit +1 on half of the items) from
+metrics.json, and computes the bit correlation (mean |Pearson correlation| over pairs of
+different bits of the database codes; 0 = uncorrelated) from codes.npz (cached in
+code_stats.json). Cells: mean +- std over the seeds that finished (n when not 3).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from jhash import codes as jcodes  # noqa: E402
+from jhash import sweep  # noqa: E402
+
+HEADS = ("fc", "ninh", "grouped")
+REGULARIZERS = ("none", "balance", "decorrelation", "both")
+
+
+def spec_for(args, bits: int) -> dict:
+    """The sweep of one code length: seed outermost, then balance, decorrelation, head."""
+    return {
+        # the built-in config of the method (what experiments/configs/<method>.py holds), so that the
+        # saved sweep spec does not depend on where the repository is
+        "config": f"method:{args.method}:dataset={args.dataset},bits={bits},cpu={'false' if args.full else 'true'}"
+                  ",head={head}",
+        "grid": {"seed": args.seeds, "regularize.balance": [0.0, args.weight],
+                 "regularize.decorrelation": [0.0, args.weight], "head": list(HEADS)},
+        "overrides": ([f"data_dir={args.data_dir}"] if args.data_dir else [])
+                     + ["num_devices=1", "checkpoint_every=100000"] + [f"num_epochs={args.epochs}"] * bool(args.epochs),
+    }
+
+
+def scalable_spec(args) -> dict:
+    """The weighted-bits sweep: DPSH with head=weighted at --scalable-bits, one run per seed."""
+    spec = spec_for(args, args.scalable_bits)
+    spec["config"] = spec["config"].replace("{head}", "weighted")
+    spec["grid"] = {"seed": args.seeds}
+    return spec
+
+
+def truncation_stats(run_dir: pathlib.Path) -> dict:
+    """mAP@ALL of the run's codes cut to L bits: the L of largest |w|, the L of smallest |w|, the first L."""
+    path = run_dir / "truncation.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from jhash import evaluate, metrics
+    from jhash.models import bit_weights, truncate_codes
+    from jhash.train import trainer
+
+    config = trainer.read_config(run_dir)
+    method, state, data = evaluate.restore_run(config, run_dir)
+    x, yq, yd = data.dataset.x, data.labels("query"), data.labels("database")
+    q = evaluate.encode(method, state, x, index=data.split.query, batch_size=config.eval.batch_size)
+    db = evaluate.encode(method, state, x, index=data.split.database, batch_size=config.eval.batch_size)
+    w = bit_weights(state.params)
+    out = {"bits": int(config.bits), "weights": [float(v) for v in w],
+           "full": metrics.mean_average_precision(q, db, yq, yd)}
+    for length in (b for b in (8, 16, 32) if b < config.bits):
+        low = np.argsort(np.abs(w), kind="stable")[:length]
+        out[str(length)] = {
+            "top": metrics.mean_average_precision(truncate_codes(q, w, length), truncate_codes(db, w, length), yq, yd),
+            "bottom": metrics.mean_average_precision(q[:, low], db[:, low], yq, yd),
+            "first": metrics.mean_average_precision(q[:, :length], db[:, :length], yq, yd)}
+    out = json.loads(json.dumps(out, default=float))
+    path.write_text(json.dumps(out, indent=2))
+    return out
+
+
+def code_stats(run_dir: pathlib.Path) -> dict:
+    """Bit balance and bit correlation of the run's database codes (cached in code_stats.json)."""
+    path = run_dir / "code_stats.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    z = np.load(run_dir / "codes.npz")
+    b = np.asarray(jcodes.unpack(z["database_codes"], int(z["bits"])), np.float32)
+    q = b.shape[1]
+    corr = np.asarray(jcodes.bit_correlation(b, centered=True))
+    stats = {"bit_balance": float(np.abs(b.mean(axis=0)).mean()),
+             "bit_correlation": float(np.abs(corr[~np.eye(q, dtype=bool)]).mean()) if q > 1 else 0.0,
+             "constant_bits": int(np.sum(np.abs(b.mean(axis=0)) == 1))}
+    path.write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+def _regularizer(point) -> str:
+    on = (point["regularize.balance"] > 0, point["regularize.decorrelation"] > 0)
+    return {(False, False): "none", (True, False): "balance", (False, True): "decorrelation", (True, True): "both"}[on]
+
+
+def collect(args) -> dict:
+    """rows[(bits, head, regularizer)] = list of per-seed dicts (map, p@r2, balance, correlation)."""
+    rows: dict = {}
+    for bits in args.bits:
+        folder = pathlib.Path(args.workdir) / f"bits={bits}"
+        if not (folder / "sweep.json").exists():
+            continue
+        _, records = sweep.collect(folder)
+        for r in records:
+            stats = code_stats(r["dir"])
+            rows.setdefault((bits, r["point"]["head"], _regularizer(r["point"])), []).append({
+                "map": r["metrics"]["map@all"], "p@r2": r["metrics"]["precision@r2"],
+                "balance": stats["bit_balance"], "correlation": stats["bit_correlation"],
+                "constant": stats["constant_bits"], "train_s": r["metrics"]["train_s"]})
+    return rows
+
+
+def _cell(values, fmt="{:.4f}", n_full=3):
+    if not values:
+        return "—"
+    v = np.asarray(values, float)
+    return f"{fmt.format(v.mean())} ± {fmt.format(v.std())}" + ("" if len(v) == n_full else f" (n={len(v)})")
+
+
+def _command_line() -> str:
+    """This script's arguments without --table-only and --out (which only rewrite a table)."""
+    argv, kept = sys.argv[1:], []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif a != "--table-only" and not a.startswith("--out="):
+            kept.append(a)
+    return " ".join(kept)
+
+
+def write_table(args, path: pathlib.Path) -> None:
+    rows = collect(args)
+    budget = "full configs" if args.full else "CPU-sized configs (cpu=true)"
+    lines = [
+        f"# Hash heads and code regularizers on {args.dataset}",
+        "",
+        "Made by `python experiments/codes_ablation.py " + _command_line() + "` (work dirs in "
+        f"`{args.workdir}`).",
+        "",
+        f"{args.method.upper()} with its defaults on protocol `{args.dataset}`, the shared network and budget "
+        f"({budget}, `jhash.config.experiment_config`; Adam lr 1e-3), split of seed 0 for every run, seeds "
+        + ", ".join(map(str, args.seeds)) + " for the initialisation and the data order; mean ± std over the "
+        "seeds that finished (n = their number when fewer than " + str(len(args.seeds)) + "). Heads "
+        "(`config.model.head`, jhash/models/heads.py): `fc` one dense layer; `ninh` NINH's divide-and-encode "
+        "(the 256 features cut into q slices, slice i -> bit i); `grouped` 4 sub-networks (hidden layer of "
+        "256/4 units, ReLU) of q/4 bits each over the shared trunk. Regularizers (`config.regularize`, "
+        f"jhash/methods/base.py `regularized`, on tanh(u), weight {args.weight:g} each): balance = mean over bits "
+        "of (batch mean of the bit)^2; decorrelation = mean over bit pairs of (T^T T / n - I)^2.",
+        "",
+        "Measured on the database codes: **balance** = mean over bits of |mean of the bit| (0: each bit +1 on "
+        "half of the items); **correlation** = mean |Pearson correlation| over pairs of different bits "
+        "(0: uncorrelated; a constant bit counts 0). With 10 classes a code that is a function of the class "
+        "can have at most 9 uncorrelated balanced bits, so the correlation cannot reach 0 at these lengths.",
+        "",
+        f"Machine: {args.machine}",
+        "",
+    ]
+    for bits in args.bits:
+        if not any(k[0] == bits for k in rows):
+            continue
+        lines += [f"## {bits} bits", "",
+                  "| head | regularizer | mAP@ALL | precision@r2 | balance | correlation | train s |",
+                  "|---|---|---|---|---|---|---|"]
+        for head in HEADS:
+            for reg in REGULARIZERS:
+                rs = rows.get((bits, head, reg), [])
+                if not rs:
+                    continue
+                lines.append(f"| {head} | {reg} | " + " | ".join([
+                    _cell([r["map"] for r in rs], n_full=len(args.seeds)),
+                    _cell([r["p@r2"] for r in rs], n_full=len(args.seeds)),
+                    _cell([r["balance"] for r in rs], "{:.3f}", len(args.seeds)),
+                    _cell([r["correlation"] for r in rs], "{:.3f}", len(args.seeds)),
+                    _cell([r["train_s"] for r in rs], "{:.0f}", len(args.seeds))]) + " |")
+        lines.append("")
+    lines += scalable_table(args)
+    missing = [f"{b} bits" for b in args.bits if not any(k[0] == b for k in rows)]
+    if not rows:
+        lines += ["The heads x regularizers part (`--parts main`) was not run for this table.", ""]
+    elif missing:
+        lines += ["Not run yet: " + ", ".join(missing) + ". Running the same command again trains only the "
+                  "missing runs and rewrites this table.", ""]
+    path.write_text("\n".join(lines))
+
+
+def scalable_table(args) -> list[str]:
+    folder = pathlib.Path(args.workdir) / f"scalable_bits={args.scalable_bits}"
+    if not (folder / "sweep.json").exists():
+        return []
+    _, records = sweep.collect(folder)
+    if not records:
+        return []
+    stats = [truncation_stats(r["dir"]) for r in records]
+    n = len(args.seeds)
+    lines = [f"## Bit-scalable codes: weighted-bits head, {args.scalable_bits} bits", "",
+             f"DPSH with DRSCH's weighted bits (`head=weighted`, jhash/models/heads.py) at {args.scalable_bits} bits, "
+             "no regularizer. Its codes cut to L bits: the L bits of largest learned |w_k| (DRSCH's truncation), "
+             "the L of smallest |w_k|, and the first L bits (a fixed arbitrary subset). mAP@ALL over the database; "
+             f"seeds: {len(stats)} of {n}. Learned |w_k|: from {_cell([min(map(abs, s['weights'])) for s in stats], '{:.3f}', n)} "
+             f"to {_cell([max(map(abs, s['weights'])) for s in stats], '{:.3f}', n)}.", "",
+             "| L | top-weighted L bits | lowest-weighted L bits | first L bits |", "|---|---|---|---|"]
+    for length in (b for b in (8, 16, 32) if b < args.scalable_bits):
+        lines.append(f"| {length} | " + " | ".join(_cell([s[str(length)][k] for s in stats], n_full=n)
+                                                   for k in ("top", "bottom", "first")) + " |")
+    lines += [f"| {args.scalable_bits} (all) | " + _cell([s["full"] for s in stats], n_full=n) + " | | |", ""]
+    return lines
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir", default="")
+    p.add_argument("--method", default="dpsh")
+    p.add_argument("--bits", default="32,16,64", help="code lengths, in the order they are run")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--weight", type=float, default=1.0, help="weight of each regularizer when on")
+    p.add_argument("--epochs", type=int, default=0, help="override the configs' epochs (0: keep)")
+    p.add_argument("--full", action="store_true", help="the full configs instead of the CPU-sized ones")
+    p.add_argument("--workdir", default="")
+    p.add_argument("--out", default="")
+    p.add_argument("--machine", default="2-core CPU shared with other jobs (no GPU)")
+    p.add_argument("--parts", default="main,scalable", help="main (heads x regularizers), scalable (weighted bits)")
+    p.add_argument("--scalable-bits", type=int, default=32)
+    p.add_argument("--table-only", action="store_true", help="write the table from the finished runs, train nothing")
+    args = p.parse_args(argv)
+    args.bits = [int(b) for b in args.bits.split(",")]
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.workdir = args.workdir or f"runs/codes_{args.dataset}"
+    out = pathlib.Path(args.out or REPO / f"experiments/results/codes_{args.dataset}.md")
+    parts = args.parts.split(",")
+    unknown = sorted(set(parts) - {"main", "scalable"})
+    if unknown:
+        raise ValueError(f"--parts takes main and/or scalable, got {unknown}")
+
+    def logger(prefix):
+        def log(message):
+            print(f"{prefix} {message}", flush=True)
+            write_table(args, out)
+        return log
+
+    if not args.table_only:
+        if "scalable" in parts:
+            sweep.run_sweep(scalable_spec(args), pathlib.Path(args.workdir) / f"scalable_bits={args.scalable_bits}",
+                            log=logger(f"weighted head, {args.scalable_bits} bits"))
+        if "main" in parts:
+            for bits in args.bits:
+                sweep.run_sweep(spec_for(args, bits), pathlib.Path(args.workdir) / f"bits={bits}",
+                                log=logger(f"{bits} bits"))
+    write_table(args, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
