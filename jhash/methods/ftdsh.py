@@ -38,7 +38,8 @@ The authors sample 500 triplets per anchor; we sample 50 (``triplets_per_point``
 n x n BQP per bit is built from them, and 50 n keeps its construction cheap on a CPU). The
 signs of the network's outputs for earlier groups come from a memory of each training item's
 latest outputs (seen during the last epoch) instead of a separate forward pass over the
-training set. The authors fine-tune a VGG-16-based CNN for a fixed number of epochs per
+training set (an item the network has not seen yet keeps its inferred codes there). The
+authors fine-tune a VGG-16-based CNN for a fixed number of epochs per
 group; our run's epochs are split equally between the ceil(q / 8) groups and train the
 shared small CNN from scratch with Adam.
 """
@@ -106,14 +107,16 @@ def build(config, *, train_labels) -> Method:
 
     def init_state():
         triplets, valid = jax.jit(sample_triplets, static_argnums=2)(key, labels, int(hp["triplets_per_point"]) * n)
-        return {"memory": jnp.zeros((n, q), jnp.float32), "codes": jnp.ones((n, q), jnp.float32),
+        return {"memory": jnp.zeros((n, q), jnp.float32), "seen": jnp.zeros((n,), jnp.bool_),
+                "codes": jnp.ones((n, q), jnp.float32),
                 "triplets": triplets, "valid": valid,
                 "loss_before": jnp.zeros((groups * size,), jnp.float32),
                 "loss_after": jnp.zeros((groups * size,), jnp.float32)}
 
     def infer_group(state, g):
         first = g * size
-        b = jnp.where(bit_index[None, :] < first, sign(state["memory"]).astype(jnp.float32), 1.0)
+        outputs = jnp.where(state["seen"][:, None], sign(state["memory"]).astype(jnp.float32), state["codes"])
+        b = jnp.where(bit_index[None, :] < first, outputs, 1.0)
         b, before, after = infer_bits(b, state["triplets"], state["valid"], first, size,
                                         key=jax.random.fold_in(key, 1), restarts=int(hp["restarts"]))
         in_group = (bit_index >= first) & (bit_index < first + size)
@@ -124,7 +127,8 @@ def build(config, *, train_labels) -> Method:
     def loss(u, batch, state, *, step, key):
         del key
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(u))}
+        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(u)),
+                 "seen": state["seen"].at[idx].set(True)}
         g = jnp.minimum(step // period, groups - 1)
         state = jax.lax.cond((step % period == 0) & (step // period < groups), infer_group, lambda st, g: st, state, g)
         active = (bit_index < (g + 1) * size).astype(u.dtype)
