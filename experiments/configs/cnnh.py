@@ -1,0 +1,19 @@
+"""CNNH / CNNH+: Xia, Pan, Lai, Liu, Yan, "Supervised hashing for image retrieval via image representation learning", AAAI 2014.
+
+Two stages: approximate codes of the training set from ||S - H H^T / q||^2 by random
+coordinate descent (inside the jitted step, once), then the network fitted to them
+(``--config.cnnh.class_outputs=true``: CNNH+, with class outputs too). See
+jhash/methods/cnnh.py for the details and where we differ.
+
+Run (from the repository root):
+  jhash train --config experiments/configs/cnnh.py:dataset=digits,bits=32 --workdir runs/cnnh-digits
+  jhash train --config experiments/configs/cnnh.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/cnnh-mnist
+  jhash train --config experiments/configs/cnnh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/cnnh-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
+
+Expected: see the report of the two-step methods (mnist, cpu=true budget); in the
+literature CNNH is below DPSH.
+"""
+from jhash.config import method_config
+
+get_config = method_config("cnnh")

@@ -1,0 +1,17 @@
+"""FTDSH: Zhuang, Lin, Shen, Reid, "Fast training of triplet-based deep binary embedding networks", CVPR 2016.
+
+Groups of 8 bits: the codes of the training set inferred bit by bit from a triplet hinge
+loss cast as a BQP (inside the jitted step), then the network fitted to them as binary
+classifiers, group after group. See jhash/methods/ftdsh.py for the details and where we differ.
+
+Run (from the repository root):
+  jhash train --config experiments/configs/ftdsh.py:dataset=digits,bits=32 --workdir runs/ftdsh-digits
+  jhash train --config experiments/configs/ftdsh.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/ftdsh-mnist
+  jhash train --config experiments/configs/ftdsh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/ftdsh-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
+
+Expected: see the report of the two-step methods (mnist, cpu=true budget).
+"""
+from jhash.config import method_config
+
+get_config = method_config("ftdsh")

@@ -1,0 +1,18 @@
+"""HBMP: Cakir, He, Sclaroff, "Hashing with binary matrix pursuit", ECCV 2018.
+
+Two stages: target codes of the distinct labels by greedy binary matrix pursuit (inside the
+jitted step, once), then the network fitted to them with a per-bit hinge loss. See
+jhash/methods/hbmp.py for where we follow the authors' code and where we differ.
+
+Run (from the repository root):
+  jhash train --config experiments/configs/hbmp.py:dataset=digits,bits=32 --workdir runs/hbmp-digits
+  jhash train --config experiments/configs/hbmp.py:dataset=mnist,bits=32 --config.data_dir=../shared/data --workdir runs/hbmp-mnist
+  jhash train --config experiments/configs/hbmp.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/hbmp-cifar10
+Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
+hyperparameter with e.g. ``--config.hbmp.weighted=true``.
+
+Expected: see the report of the two-step methods (mnist, cpu=true budget).
+"""
+from jhash.config import method_config
+
+get_config = method_config("hbmp")
