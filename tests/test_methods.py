@@ -15,7 +15,10 @@ from jhash.metrics import mean_average_precision
 from jhash.train import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DEEP = sorted(set(methods.available()) - {"dpsh"})  # DPSH is covered by test_train.py
+# Covered elsewhere, with the settings their mechanisms need: DPSH by test_train.py, the
+# quantization methods by test_quantization.py, the two-step methods by test_twostep_methods.py.
+OWN_TESTS = {"dpsh", "dqn", "depq", "dsq", "spdaq", "cnnh", "ftdsh", "hbmp"}
+DEEP = sorted(set(methods.available()) - OWN_TESTS)
 
 # Settings a method needs to show its mechanism within 140 steps.
 EXTRA = {

@@ -110,7 +110,8 @@ def bqp_local_search(a, c, b0, *, max_flips: int | None = None):
         i = jnp.argmin(delta)
         improving = delta[i] < -tol
         step = jnp.where(improving, -2.0 * b[i], 0.0)       # b_i -> -b_i when improving
-        return flips + improving.astype(jnp.int32), b.at[i].add(step), h + 2.0 * step * a0[:, i], improving
+        # a0 is exactly symmetric (commutative float sums): its row i is its column i, read contiguously
+        return flips + improving.astype(jnp.int32), b.at[i].add(step), h + 2.0 * step * a0[i], improving
 
     h0 = 2.0 * dot(a0, b) + c
     _, b, _, _ = jax.lax.while_loop(cond, body, (jnp.int32(0), b, h0, jnp.bool_(m > 0)))
