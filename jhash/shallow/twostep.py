@@ -18,7 +18,8 @@ exactly, and bit r's step-1 problem is the binary quadratic problem
 
     min_{z in {-1,+1}^n}  sum_{(i,j) in P} w_ij z_i z_j,   w_ij = l_r(d0_ij) - l_r(d0_ij + 1)   (*)
 
-(TSH eq. 6-8; the authors' ``gen_pair_weights``: ``pair_weights = dist0_loss - dist1_loss``).
+(TSH eq. 6-8; the authors' ``gen_pair_weights``: ``pair_weights = dist0_loss - dist1_loss``;
+the loss of bit r is a constant plus half of (*)).
 Step 2 trains a binary classifier h_r to predict z^r, each example weighted by
 sum_j |w_ij| (the authors' ``data_weights``, a bincount of |w| over both ends of every pair),
 and then h_r(X) replaces z^r for the following bits (their ``train_stagewise`` mode).
@@ -107,7 +108,7 @@ def bit_weights(d0, similar, mask, r, loss: str):
     """``W (n, n)``, symmetric with zero diagonal: w_ij of (*) for the pairs in ``mask``.
 
     ``d0``: Hamming distances over the previous r - 1 bits; ``r``: the bit being learned
-    (1-based, may be traced). Bit r's loss is ``const + sum_{i<j} W_ij z_i z_j``.
+    (1-based, may be traced). Bit r's loss is ``const + (1/2) sum_{i<j} W_ij z_i z_j``.
     """
     w = pair_loss(d0, similar, r, loss) - pair_loss(d0 + 1.0, similar, r, loss)
     return w * mask
