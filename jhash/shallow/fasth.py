@@ -16,10 +16,11 @@ trees on quantised features) trained to predict z, each example weighted by
 sum_j |w_ij|; their training outputs replace z for the following bits.
 
 Defaults from the authors' code (``fasthash_demo.m``): 2 block sweeps (``infer_iter_num``),
-codes started at all ones, blocks visited in a random order each sweep, 200 trees of
+codes started at all ones, blocks visited in a random order each sweep (MATLAB ``randperm``), 200 trees of
 depth 4, 200 features per node, weight trimming 0.99, 256 bins, for every point 100
-similar and 100 dissimilar random partners. Loss: ``"ksh"`` by default (the paper's
-formulation); the authors' demo uses ``"hinge"``; ``"bre"`` is available too.
+similar and 100 dissimilar random partners. Loss: ``"ksh"`` by default (KSH's loss, with
+which the paper formulates step 1); the authors' demo code selects ``"hinge"`` ("usually
+performs the best"); ``"bre"`` is available too.
 
 Where we differ: the paper solves each block exactly by GraphCut (min-cut); we solve it by
 1-flip local search (:func:`jhash.solvers.bqp_local_search`) from the block's current bits

@@ -5,7 +5,7 @@ Bits are learned one at a time (stagewise; see :mod:`jhash.shallow.twostep` for 
 loop, the losses and the exact bitwise problem). For bit r, with the first r - 1 bits given
 by the hash functions already learned,
 
-  step 1:  min_{z in {-1,+1}^n}  z^T W z / 2,   W_ij = l_r(d0_ij) - l_r(d0_ij + 1) on the pairs,   (TSH eq. 8)
+  step 1:  min_{z in {-1,+1}^n}  z^T W z / 2,   W_ij = l_r(d0_ij) - l_r(d0_ij + 1) on the pairs,
 
 solved as in the paper by relaxation: the spectral solution (the eigenvector of W's
 smallest eigenvalue, i.e. min z^T W z subject to ||z||^2 = n), scaled into the box, then the
@@ -24,7 +24,7 @@ Defaults and where we differ:
   (:func:`jhash.solvers.bqp_local_search`, never increases z^T W z, ends at a 1-flip local
   minimum): an addition of ours;
 * the spectral vector: dense ``eigh`` up to n = 1,024 points, LOBPCG (``spectral_iterations``
-  = 100) beyond;
+  = 100, unused below that size) beyond;
 * step 2: the paper trains SVMs (linear, or on RBF kernel features); we train a weighted
   squared-hinge (L2-loss) SVM, reg/2 ||w||^2 + sum_i s_i max(0, 1 - y_i (w^T phi_i + b))^2,
   LIBLINEAR's default primal, by ``svm_iterations`` = 10 generalised Newton steps
@@ -32,8 +32,8 @@ Defaults and where we differ:
   keeping the best iterate, on RBF features of 300 random anchors (KSH's kernel setup;
   sigma = the mean distance to the anchors; the authors' demo uses 500 random support
   vectors) with reg = 1 and example weights normalised to mean 1 (our choices);
-* pairs: 100 similar + 100 dissimilar partners per point, as the authors' demo
-  (``pairs_per_point=None``: all pairs).
+* pairs: 100 similar + 100 dissimilar partners per point, as the authors' demo code
+  (their FastH code, which extends the TSH framework; ``pairs_per_point=None``: all pairs).
 """
 from __future__ import annotations
 

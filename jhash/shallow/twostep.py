@@ -18,7 +18,7 @@ exactly, and bit r's step-1 problem is the binary quadratic problem
 
     min_{z in {-1,+1}^n}  sum_{(i,j) in P} w_ij z_i z_j,   w_ij = l_r(d0_ij) - l_r(d0_ij + 1)   (*)
 
-(TSH eq. 6-8; the authors' ``gen_pair_weights``: ``pair_weights = dist0_loss - dist1_loss``;
+(TSH's bitwise BQP; the authors' ``gen_pair_weights``: ``pair_weights = dist0_loss - dist1_loss``;
 the loss of bit r is a constant plus half of (*)).
 Step 2 trains a binary classifier h_r to predict z^r, each example weighted by
 sum_j |w_ij| (the authors' ``data_weights``, a bincount of |w| over both ends of every pair),
