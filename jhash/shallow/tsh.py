@@ -52,10 +52,11 @@ _HI = jax.lax.Precision.HIGHEST
 _DENSE_EIGH = 1024
 
 
-def spectral_start(w, key, iterations: int = 100):
-    """The eigenvector of the smallest eigenvalue of symmetric ``w``, scaled to max |z_i| = 1."""
+def spectral_start(w, key, iterations: int = 100, dense_limit: int = _DENSE_EIGH):
+    """The eigenvector of the smallest eigenvalue of symmetric ``w``, scaled to max |z_i| = 1
+    (dense ``eigh`` up to ``dense_limit`` rows, LOBPCG with ``iterations`` beyond)."""
     n = w.shape[0]
-    if n <= _DENSE_EIGH:
+    if n <= dense_limit:
         v = jnp.linalg.eigh(w)[1][:, 0]
     else:
         from jax.experimental.sparse.linalg import lobpcg_standard
