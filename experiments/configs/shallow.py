@@ -22,12 +22,12 @@ _HYPER = {
         "agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
         "dgh": {"anchors": 100}, "fth": {"anchors": 300}, "sdh": {"anchors": 300}, "ksh": {"anchors": 100},
         "cosdish": {"anchors": 300, "num_samples": 200}, "fsdh": {"anchors": 300},
-        "tsh": {"anchors": 100}, "fasth": {"trees": 50},
     },
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
     # TSH: 50 LOBPCG / 50 box iterations and 5 Newton steps (defaults 100 / 100 / 10); FastH:
-    # 50 trees with 50 features per node (defaults 200 / 200): CPU-sized, a few seconds a bit
+    # 50 trees with 50 features per node (defaults 200 / 200): CPU-sized (on digits both
+    # run with their defaults)
     "mnist": {"agh2": {"layers": 2}, "fth": {"triplets_per_point": 20, "rounds": 1},
               "tsh": {"spectral_iterations": 50, "box_iterations": 50, "svm_iterations": 5},
               "fasth": {"trees": 50, "features_per_node": 50}},
