@@ -10,7 +10,8 @@ from jhash import metrics, shallow
 BITS = 16
 HYPER = {"agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
          "dgh": {"anchors": 100}, "fth": {"anchors": 200, "triplets_per_point": 20}, "sdh": {"anchors": 200}, "ksh": {"anchors": 100}, "cosdish": {"anchors": 200, "num_samples": 200},
-         "fsdh": {"anchors": 200}}
+         "fsdh": {"anchors": 200}, "tsh": {"anchors": 100, "box_iterations": 20, "svm_iterations": 3},
+         "fasth": {"trees": 10}}
 
 
 @pytest.fixture(scope="module")
