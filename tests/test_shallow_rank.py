@@ -248,9 +248,9 @@ def test_bad_input_errors_name_the_argument():
     with pytest.raises(ValueError, match="batch"):
         toprsbc.fit(x, y, bits=4, key=key, batch=31)
     with pytest.raises(ValueError, match="num_categories"):
-        oph.fit(x, y, bits=4, key=key, num_categories=6)
+        oph.fit(x, y, bits=4, key=key, num_categories=6, batch=10)
     with pytest.raises(ValueError, match="neighbours"):
-        oph.fit(x, None, bits=4, key=key, neighbours=1.5)
+        oph.fit(x, None, bits=4, key=key, neighbours=1.5, batch=10)
     with pytest.raises(ValueError, match="c must be positive"):
         cgh.fit(x, y, bits=4, key=key, c=-1.0)
     with pytest.raises(ValueError, match="one class only"):

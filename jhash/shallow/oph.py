@@ -1,6 +1,9 @@
 """OPH: order preserving hashing (Wang, Wang, Yu, Li, "Order preserving hashing for
 approximate nearest neighbor search", ACM Multimedia 2013).
 
+(The issue lists other authors; the ACM record of the paper, doi 10.1145/2502081.2502100,
+names Jianfeng Wang, Jingdong Wang, Nenghai Yu and Shipeng Li.)
+
 For a query x_i the other items are grouped into K + 1 ordered categories by their rank in
 the original space (category 0 the nearest, category K the far ones); in Hamming space the
 items at distance <= r_t from the query form the t-th nested ball. The order is preserved
@@ -24,9 +27,9 @@ Defaults and differences:
   and the irrelevant ones form category K; with ``labels=None`` the nearest ``neighbours``
   fraction (default 0.1) of the batch is the relevant set, as in the paper. The relevant set
   is split into K categories of equal size by rank;
-* K = 4 categories, radii r_t = t * max(1, round(bits / 16)) (our choice: the paper ties the
-  categories to Hamming distances 0, 1, 2, ... at short codes), each side of every threshold
-  averaged separately (the far category is much larger than the near ones);
+* K = 4 categories, radii r_t = t * max(1, round(bits / 16)) (our choice, so that longer codes
+  get proportionally wider balls), each side of every threshold averaged separately (the far
+  category is much larger than the near ones);
 * hinge losses on the relaxed distance; mini-batches of 200 items, 3,000 steps, learning rate
   1e-2, momentum 0.9, weight decay 1e-4 on features normalised to unit mean squared norm,
   W from centered random projections (our choices).
