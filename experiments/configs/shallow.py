@@ -12,9 +12,9 @@ A quick variant on the bundled digits (no files, seconds):
 
 Expected on mnist (experiments/results/shallow_mnist.md, 2-core CPU): at 32 bits mAP@ALL
 about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH).
-Ranking methods, seed 0 only (a heavily loaded CPU: fits took 15-30 min): CGH 0.62 (16 bits)
-and 0.69 (32 bits), HDML 0.35 / 0.42 and MLH 0.36 (16 bits) -- linear hash functions on raw
-pixels, below ITQ for HDML and MLH; Top-RSBC and OPH not yet measured on mnist.
+Ranking methods, seed 0 only (a heavily loaded CPU: fits took 6-30 min): at 16 / 32 bits
+CGH 0.62 / 0.69, MLH 0.36 / 0.46, HDML 0.35 / 0.42 (linear hash functions on raw pixels);
+Top-RSBC and OPH not yet measured on mnist.
 """
 from jhash.config import parse_arg
 from jhash.shallow import METHODS
