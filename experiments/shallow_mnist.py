@@ -32,7 +32,8 @@ from jhash import metrics, shallow  # noqa: E402
 
 LABEL = {"lsh": "LSH", "lfh": "LFH", "fsdh": "FSDH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
          "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH", "sdh": "SDH", "ksh": "KSH", "cosdish": "COSDISH",
-         "tsh": "TSH", "fasth": "FastH"}
+         "tsh": "TSH", "fasth": "FastH", "mlh": "MLH", "hdml": "HDML", "cgh": "CGH", "toprsbc": "Top-RSBC",
+         "oph": "OPH"}
 
 
 def run_one(cfg, ds, seed):

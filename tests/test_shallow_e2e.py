@@ -11,7 +11,8 @@ BITS = 16
 HYPER = {"agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
          "dgh": {"anchors": 100}, "fth": {"anchors": 200, "triplets_per_point": 20}, "sdh": {"anchors": 200}, "ksh": {"anchors": 100}, "cosdish": {"anchors": 200, "num_samples": 200},
          "fsdh": {"anchors": 200}, "tsh": {"anchors": 100, "box_iterations": 20, "svm_iterations": 3},
-         "fasth": {"trees": 10}}
+         "fasth": {"trees": 10}, "mlh": {"steps": 1000}, "hdml": {"steps": 1000}, "toprsbc": {"steps": 1000},
+         "oph": {"steps": 1000}, "cgh": {"master_iters": 100, "power_iters": 30, "ascent_iters": 30}}
 
 
 @pytest.fixture(scope="module")
