@@ -20,7 +20,7 @@ import importlib
 from jhash.shallow.common import Hasher
 
 UNSUPERVISED = ("lsh", "pcah", "itq", "sh", "agh", "sgh", "dgh")
-SUPERVISED = ("fth", "sdh", "fsdh", "ksh", "cosdish", "lfh")
+SUPERVISED = ("fth", "sdh", "fsdh", "ksh", "cosdish", "lfh", "rsh", "rph", "dserh", "affhash")
 METHODS = UNSUPERVISED + SUPERVISED
 
 __all__ = ["Hasher", "METHODS", "SUPERVISED", "UNSUPERVISED", "get_method", "is_supervised"]
