@@ -72,7 +72,7 @@ def test_rsh_errors():
 def _ndcg_numpy(scores, rel):
     out = []
     for s, g in zip(scores, rel):
-        pos = 1 + np.array([np.sum(s > si) for si in s])      # ties share the better position
+        pos = 1 + np.array([np.sum(s > si) + 0.5 * (np.sum(s == si) - 1) for si in s])  # ties: the mean position
         dcg = np.sum((2.0 ** g - 1) / np.log2(1 + pos))
         ideal = np.sum((2.0 ** np.sort(g)[::-1] - 1) / np.log2(1 + np.arange(1, len(g) + 1)))
         out.append(dcg / ideal if ideal > 0 else 1.0)
@@ -268,7 +268,7 @@ def digits():
     return out
 
 
-FAST = {"rsh": {"outer_iterations": 10, "inner_steps": 30}, "rph": {"steps": 150},
+FAST = {"rsh": {"outer_iterations": 10, "inner_steps": 30}, "rph": {"steps": 150, "lr": 0.03},
         "dserh": {"triplets_per_point": 20, "outer_iterations": 5},
         "affhash": {"mu_steps": 6, "svm_epochs": 5}}
 

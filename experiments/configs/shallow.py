@@ -22,10 +22,14 @@ _HYPER = {
         "agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
         "dgh": {"anchors": 100}, "fth": {"anchors": 300}, "sdh": {"anchors": 300}, "ksh": {"anchors": 100},
         "cosdish": {"anchors": 300, "num_samples": 200}, "fsdh": {"anchors": 300},
+        "affhash": {"mu_steps": 6}, "rph": {"lr": 0.03},
     },
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
-    "mnist": {"agh2": {"layers": 2}, "fth": {"triplets_per_point": 20, "rounds": 1}},
+    # AffHash: the loss and SVMs on l = 1,000 random training points (KSH's labelled subset) and
+    # 5 values of mu keep its bitwise BQPs to about a minute per fit on a 2-core CPU
+    "mnist": {"agh2": {"layers": 2}, "fth": {"triplets_per_point": 20, "rounds": 1},
+              "affhash": {"labelled": 1000, "mu_steps": 5}},
 }
 
 
