@@ -11,7 +11,8 @@ A quick variant on the bundled digits (no files, seconds):
   PYTHONPATH=. python experiments/shallow_mnist.py --dataset digits --seeds 1
 
 Expected on mnist (experiments/results/shallow_mnist.md, 2-core CPU): at 32 bits mAP@ALL
-about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH).
+about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH), 0.51 (RSH),
+0.72 (RPH), 0.65 (AffHash on 1,000 labelled points).
 """
 from jhash.config import parse_arg
 from jhash.shallow import METHODS
@@ -27,9 +28,10 @@ _HYPER = {
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
     # AffHash: the loss and SVMs on l = 1,000 random training points (KSH's labelled subset) and
-    # 5 values of mu keep its bitwise BQPs to about a minute per fit on a 2-core CPU
+    # 5 values of mu keep its bitwise BQPs to about a minute per fit on a 2-core CPU; DSeRH:
+    # 20 rank triplets per point (default 50)
     "mnist": {"agh2": {"layers": 2}, "fth": {"triplets_per_point": 20, "rounds": 1},
-              "affhash": {"labelled": 1000, "mu_steps": 5}},
+              "affhash": {"labelled": 1000, "mu_steps": 5}, "dserh": {"triplets_per_point": 20}},
 }
 
 
