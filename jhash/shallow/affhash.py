@@ -31,7 +31,8 @@ for an increasing sequence of mu, alternating two steps:
 The schedule: Z starts from the codes of random projections, the first Z step is run with
 mu = 0 (the two-step method's code step, which the paper's algorithm "corrects and
 iterates"), then for mu_i = mu0 * factor^i: h step, Z step. Like the paper we stop once the Z
-step leaves Z = h(X) (then larger mu cannot change anything). Defaults (our choices, scaled
+step leaves Z = h(X) (then larger mu cannot change anything); if the schedule ends before
+that, a last h step fits the hash functions to the final Z. Defaults (our choices, scaled
 to the loss: one flip changes L by at most 8 N b): mu0 = 0.01 N b, factor 2, 9 values of mu
 (up to 2.56 N b, where Z = h(X) is forced), C = 1, 10 dual coordinate-descent epochs. The
 paper tunes mu0 and the factor per data set; its GraphCut step is replaced as said above.
