@@ -33,7 +33,8 @@ from jhash import metrics, shallow  # noqa: E402
 LABEL = {"lsh": "LSH", "lfh": "LFH", "fsdh": "FSDH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
          "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH", "sdh": "SDH", "ksh": "KSH", "cosdish": "COSDISH",
          "tsh": "TSH", "fasth": "FastH", "mlh": "MLH", "hdml": "HDML", "cgh": "CGH", "toprsbc": "Top-RSBC",
-         "oph": "OPH"}
+         "oph": "OPH",
+         "rsh": "RSH", "rph": "RPH", "dserh": "DSeRH", "affhash": "AffHash"}
 
 
 def run_one(cfg, ds, seed):

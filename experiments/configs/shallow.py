@@ -11,7 +11,8 @@ A quick variant on the bundled digits (no files, seconds):
   PYTHONPATH=. python experiments/shallow_mnist.py --dataset digits --seeds 1
 
 Expected on mnist (experiments/results/shallow_mnist.md, 2-core CPU): at 32 bits mAP@ALL
-about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH).
+about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH), 0.51 (RSH),
+0.72 (RPH), 0.64 (DSeRH, one seed), 0.65 (AffHash on 1,000 labelled points).
 TSH and FastH with the CPU-sized settings below (measured on a heavily shared 2-core CPU,
 20-25 minutes per 32-bit fit, so not every seed ran): TSH 0.76 / 0.81 / 0.82 at 16 / 32 / 64
 bits (seed 0); FastH 0.88 +- 0.01 at 16 bits (3 seeds), 0.91 at 32 bits (seed 0).
@@ -28,17 +29,22 @@ _HYPER = {
         "agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": {"anchors": 100},
         "dgh": {"anchors": 100}, "fth": {"anchors": 300}, "sdh": {"anchors": 300}, "ksh": {"anchors": 100},
         "cosdish": {"anchors": 300, "num_samples": 200}, "fsdh": {"anchors": 300},
+        "affhash": {"mu_steps": 6}, "rph": {"lr": 0.03},
     },
     # FTH: 20 triplets per point and one pass over the bits (defaults 50 and 2) keep the
     # 5,000-point BQPs to about a minute per 16 bits on a 2-core CPU
     # TSH: 50 LOBPCG / 50 box iterations and 5 Newton steps (defaults 100 / 100 / 10); FastH:
     # 50 trees with 50 features per node (defaults 200 / 200): CPU-sized (on digits both
     # run with their defaults). CGH: 5 triplets per point and shorter inner solvers (defaults
-    # 10, 300/100/100) bring a 32-bit fit from ~500 s to about a minute on the loaded 2-core CPU
+    # 10, 300/100/100) bring a 32-bit fit from ~500 s to about a minute on the loaded 2-core CPU.
+    # AffHash: the loss and SVMs on l = 1,000 random training points (KSH's labelled subset) and
+    # 5 values of mu keep its bitwise BQPs to about a minute per fit on a 2-core CPU; DSeRH:
+    # 20 rank triplets per point (default 50)
     "mnist": {"agh2": {"layers": 2}, "fth": {"triplets_per_point": 20, "rounds": 1},
               "tsh": {"spectral_iterations": 50, "box_iterations": 50, "svm_iterations": 5},
               "fasth": {"trees": 50, "features_per_node": 50},
-              "cgh": {"triplets_per_point": 5, "master_iters": 100, "power_iters": 50, "ascent_iters": 50}},
+              "cgh": {"triplets_per_point": 5, "master_iters": 100, "power_iters": 50, "ascent_iters": 50},
+              "affhash": {"labelled": 1000, "mu_steps": 5}, "dserh": {"triplets_per_point": 20}},
 }
 
 

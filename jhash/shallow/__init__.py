@@ -20,7 +20,8 @@ import importlib
 from jhash.shallow.common import Hasher
 
 UNSUPERVISED = ("lsh", "pcah", "itq", "sh", "agh", "sgh", "dgh")
-SUPERVISED = ("fth", "sdh", "fsdh", "ksh", "cosdish", "lfh", "tsh", "fasth", "mlh", "hdml", "cgh", "toprsbc", "oph")
+SUPERVISED = ("fth", "sdh", "fsdh", "ksh", "cosdish", "lfh", "tsh", "fasth", "mlh", "hdml", "cgh", "toprsbc", "oph",
+              "rsh", "rph", "dserh", "affhash")
 METHODS = UNSUPERVISED + SUPERVISED
 
 __all__ = ["Hasher", "METHODS", "SUPERVISED", "UNSUPERVISED", "get_method", "is_supervised"]
