@@ -46,16 +46,6 @@ def test_every_backbone_gives_bits_outputs_and_its_features(arch, shape):
     assert ("batch_stats" in variables) == arch.startswith("resnet")
 
 
-def test_resnet18_runs_on_mnist_sized_images_and_batch_norm_updates_only_in_training():
-    model = get_model("resnet18", bits=8)
-    x = jnp.asarray(np.random.default_rng(0).random((4, 28, 28, 1)), jnp.float32)
-    params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
-    u, same = apply_model(model, params, state, x, train=False)
-    assert u.shape == (4, 8) and bool(jnp.all(jnp.isfinite(u))) and same is state
-    _, new = apply_model(model, params, state, x, train=True)
-    assert not np.allclose(new["batch_stats"]["bn1"]["mean"], state["batch_stats"]["bn1"]["mean"])
-
-
 @pytest.mark.parametrize("kwargs, x_shape, match", [
     ({"resize": -1}, (1, 32, 32, 3), "resize must be an int >= 0"),
     ({}, (1, 32, 32, 2), r"expects images of shape \(batch, H, W, 1 or 3\)"),
@@ -162,7 +152,17 @@ def _resnet18_state_dict(rng):
                 sd.update(bn(f"{p}.downsample.1", c))
         cin = c
     sd["fc.weight"], sd["fc.bias"] = (1000, 512), (1000,)
-    return {k: (rng.random(s) + 0.5).astype(np.float32) if s else np.array(7) for k, s in sd.items()}
+
+    def value(key, shape):
+        if not shape:
+            return np.array(7)  # num_batches_tracked
+        if key.endswith("running_var") or (len(shape) == 1 and key.endswith("weight")):
+            return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return (rng.standard_normal(shape) * np.sqrt(2 / fan_in) if len(shape) > 1 else
+                0.1 * rng.standard_normal(shape)).astype(np.float32)
+
+    return {k: value(k, s) for k, s in sd.items()}
 
 
 def test_converted_npz_state_dict_initialises_the_model(tmp_path):
@@ -178,6 +178,13 @@ def test_converted_npz_state_dict_initialises_the_model(tmp_path):
     np.testing.assert_array_equal(state["batch_stats"]["layer4_1"]["bn2"]["var"], sd["layer4.1.bn2.running_var"])
     np.testing.assert_array_equal(state["batch_stats"]["bn1"]["mean"], sd["bn1.running_mean"])
     assert params["HashHead_0"]["hash"]["kernel"].shape == (512, 4)  # the head starts random
+    # It runs on MNIST-sized grayscale images; batch norm's statistics change in training only.
+    x = jnp.asarray(np.random.default_rng(0).random((4, 28, 28, 1)), jnp.float32)
+    run = jax.jit(lambda p, s, x: (apply_model(model, p, s, x, train=False), apply_model(model, p, s, x, train=True)))
+    (u, same), (_, new) = run(params, state, x)
+    assert u.shape == (4, 4) and bool(jnp.all(jnp.isfinite(u)))
+    np.testing.assert_array_equal(same["batch_stats"]["bn1"]["mean"], sd["bn1.running_mean"])
+    assert not np.allclose(new["batch_stats"]["bn1"]["mean"], sd["bn1.running_mean"])
 
 
 def test_converter_refuses_foreign_and_mismatched_files(tmp_path):
