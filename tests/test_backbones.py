@@ -261,3 +261,23 @@ def test_converted_torchvision_network_gives_its_features(tmp_path, arch, size, 
     (got,) = jax.tree_util.tree_leaves(sown["intermediates"])
     scale = max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-4 * scale)
+
+
+def test_pth_reader_without_torch_reads_what_torch_saves(tmp_path):
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    sd = torchvision.models.resnet18(weights=None).state_dict()
+    sd["extra.half"] = torch.arange(6, dtype=torch.float16).reshape(2, 3).t()  # a non-contiguous view
+    sd["extra.long"] = torch.arange(5)[1:4]  # a view with an offset into its storage
+    torch.save(sd, tmp_path / "sd.pth")
+    got = convert.read_pth(tmp_path / "sd.pth")
+    assert list(got) == list(sd)
+    for k, v in sd.items():
+        np.testing.assert_array_equal(got[k], v.numpy())
+        assert got[k].dtype == v.numpy().dtype and got[k].shape == tuple(v.shape)
+    torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "module.pth")
+    with pytest.raises(ValueError, match="not just tensors"):
+        convert.read_pth(tmp_path / "module.pth")
+    np.savez(tmp_path / "x.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="no single \\*/data.pkl"):
+        convert.read_pth(tmp_path / "x.npz")

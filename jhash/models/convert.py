@@ -16,15 +16,20 @@ and the batch statistics mean, var (``num_batches_tracked`` is dropped); torch's
 its shape, and no key may be left over, so a file of another architecture (or not a state dict
 at all) is refused with the keys that differ.
 
-``.pth`` files are read with ``torch.load(weights_only=True)`` when torch is installed; torch is
-not a dependency of jhash.
+``.pth`` files are read with ``torch.load(weights_only=True)`` when torch is installed, and
+otherwise by :func:`read_pth`, a reader of torch's zip format (``torch.save`` since PyTorch 1.6,
+what torchvision publishes) that unpickles nothing but tensors, storages and ordered dicts;
+torch is not a dependency of jhash.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
+import io
 import json
 import os
 import pathlib
+import pickle
 import re
 import zipfile
 
@@ -128,9 +133,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         import torch
     except ImportError:
-        raise ValueError(f"reading {path.name} needs torch, which is not installed; install torch, or write the "
-                         "state dict as .npz where torch is: np.savez('sd.npz', **{k: v.numpy() for k, v in "
-                         "torch.load('file.pth').items()})") from None
+        return read_pth(path)
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -140,6 +143,67 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not isinstance(sd, dict) or not all(hasattr(v, "numpy") for v in sd.values()):
         raise ValueError(f"{path} does not hold a state dict (a dict of tensors)")
     return {k: v.detach().cpu().numpy() for k, v in sd.items()}
+
+
+def _storage_dtypes():
+    import ml_dtypes  # a dependency of jax
+
+    return {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+            "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
+            "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_):
+    """``torch._utils._rebuild_tensor_v2``: a strided view of the storage, copied."""
+    size, stride = tuple(size), tuple(stride)
+    if not size:
+        return np.array(storage[offset])
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
+                                           strides=[s * storage.itemsize for s in stride])
+    return np.array(view)
+
+
+def read_pth(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A state dict from a ``torch.save`` zip file, without torch: only tensors, storages and
+    (ordered) dicts are unpickled, any other object is refused (as ``torch.load(weights_only=True)``)."""
+    path = pathlib.Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{path}: not a torch.save zip file (the legacy pre-1.6 format needs torch to read) ({e})") from e
+    with archive:
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise ValueError(f"{path}: not a torch.save zip file (no single */data.pkl record)")
+        prefix = pickles[0][: -len("data.pkl")]
+        order = archive.read(prefix + "byteorder").decode() if prefix + "byteorder" in archive.namelist() else "little"
+        dtypes = _storage_dtypes()
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) == ("collections", "OrderedDict"):
+                    return collections.OrderedDict
+                if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+                    return _rebuild_tensor
+                if module == "torch" and name in dtypes:
+                    return np.dtype(dtypes[name]).newbyteorder("<" if order == "little" else ">")
+                raise ValueError(f"{path}: holds a {module}.{name}, not just tensors (not a state dict?)")
+
+            def persistent_load(self, pid):
+                kind, dtype, key, _location, numel = pid
+                if kind != "storage":
+                    raise ValueError(f"{path}: unknown persistent record {kind!r}")
+                return np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype, count=numel)
+
+        try:
+            sd = Unpickler(io.BytesIO(archive.read(pickles[0]))).load()
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: cannot read the state dict ({type(e).__name__}: {e})") from e
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, np.ndarray) for v in sd.values()):
+        raise ValueError(f"{path} does not hold a state dict (a dict of tensors)")
+    return dict(sd)
 
 
 def _sha256(path: pathlib.Path) -> str:
