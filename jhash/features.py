@@ -127,4 +127,4 @@ def extract(out, *, workdir=None, model_config: dict | None = None, dataset: str
         features = from_model(model_config, ds, batch_size=batch_size, seed=seed)
         meta = {"from": "model", "model": dict(model_config), "seed": seed}
     seconds = time.perf_counter() - started
-    return {**save(out, features, ds, {**meta, "extract_s": round(seconds, 2)})}
+    return save(out, features, ds, {**meta, "extract_s": round(seconds, 2)})
