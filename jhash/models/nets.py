@@ -102,6 +102,11 @@ class CodeClassifier(nn.Module):
 
 
 _MODELS = {"mlp": MLP, "cnn": CNN}
+from jhash.models import backbones  # noqa: E402  (backbones imports nothing from this module)
+_MODELS["alexnet"] = backbones.AlexNet
+_MODELS["vgg16"] = backbones.VGG16
+_MODELS["resnet18"] = backbones.ResNet18
+_MODELS["resnet50"] = backbones.ResNet50
 
 
 def init_model(model: nn.Module, key, sample_x):
@@ -120,7 +125,8 @@ def apply_model(model: nn.Module, params, model_state, x, *, train: bool):
 
 
 def get_model(name: str, *, bits: int, **kwargs) -> nn.Module:
-    """Builds the model called ``name`` (``'mlp'`` or ``'cnn'``) with ``bits`` hash outputs."""
+    """Builds the model called ``name`` (``'mlp'``, ``'cnn'`` or a backbone of :mod:`jhash.models.backbones`:
+    ``'alexnet'``, ``'vgg16'``, ``'resnet18'``, ``'resnet50'``) with ``bits`` hash outputs."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(_MODELS)}")
     if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
