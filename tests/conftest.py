@@ -24,3 +24,20 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled digits, pixels scaled to [0, 1], as ``{part: (x (n, 64) float32, labels)}`` for the
+    train, query and database parts of the digits protocol's split 0 (the shallow methods' tests)."""
+    import numpy as np
+
+    import jhash.data as jdata
+
+    ds = jdata.load("digits")
+    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
+    out = {}
+    for part in ("train", "query", "database"):
+        x, y = jdata.subset(ds, getattr(split, part))
+        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
+    return out

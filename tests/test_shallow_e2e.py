@@ -4,7 +4,6 @@ import jax
 import numpy as np
 import pytest
 
-import jhash.data as jdata
 from jhash import metrics, shallow
 
 BITS = 16
@@ -16,15 +15,7 @@ HYPER = {"agh": {"anchors": 100}, "agh2": {"anchors": 100, "layers": 2}, "sgh": 
          "dserh": {"triplets_per_point": 20, "outer_iterations": 5}, "affhash": {"mu_steps": 6, "svm_epochs": 5}}
 
 
-@pytest.fixture(scope="module")
-def digits():
-    ds = jdata.load("digits")
-    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
-    out = {}
-    for part in ("train", "query", "database"):
-        x, y = jdata.subset(ds, getattr(split, part))
-        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
-    return out
+# `digits` (pixels in [0, 1] of the digits protocol's split 0) is a fixture of conftest.py
 
 
 def score(name, digits):

@@ -10,7 +10,6 @@ import pytest
 import scipy.optimize
 from jax.test_util import check_grads
 
-import jhash.data as jdata
 from jhash import metrics
 from jhash.shallow import affhash, dserh, listwise, rph, rsh
 
@@ -257,15 +256,7 @@ def test_relevance_counts_shared_labels():
 
 
 # ------------------------------------------------------------------ digits, end to end
-@pytest.fixture(scope="module")
-def digits():
-    ds = jdata.load("digits")
-    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
-    out = {}
-    for part in ("train", "query", "database"):
-        x, y = jdata.subset(ds, getattr(split, part))
-        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
-    return out
+# `digits` (pixels in [0, 1] of the digits protocol's split 0) is a fixture of conftest.py
 
 
 def test_rsh_beats_random_codes_on_digits(digits):

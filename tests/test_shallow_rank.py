@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-import jhash.data as jdata
-from jhash import metrics, shallow
 from jhash.shallow import cgh, hdml, linear_sgd, mlh, oph, toprsbc
 
 CODES = {q: np.array(list(itertools.product([-1.0, 1.0], repeat=q))) for q in range(1, 5)}
@@ -197,15 +195,7 @@ def test_cgh_master_objective_never_increases_and_columns_have_positive_gain():
 
 
 # ------------------------------------------------------------------ learning on digits
-@pytest.fixture(scope="module")
-def digits():
-    ds = jdata.load("digits")
-    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
-    out = {}
-    for part in ("train", "query", "database"):
-        x, y = jdata.subset(ds, getattr(split, part))
-        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
-    return out
+# `digits` (pixels in [0, 1] of the digits protocol's split 0) is a fixture of conftest.py
 
 
 # Learning on digits (beating LSH by 0.2 mAP) is tested with the other methods in test_shallow_e2e.py.

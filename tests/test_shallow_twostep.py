@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-import jhash.data as jdata
 from jhash import metrics
 from jhash.shallow import fasth, trees, tsh, twostep
 
@@ -319,15 +318,7 @@ def test_errors_name_the_argument():
             fit(x[:, :0], y, bits=4, key=key)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    ds = jdata.load("digits")
-    split = jdata.make_split(ds, jdata.get_protocol("digits"), 0)
-    out = {}
-    for part in ("train", "query", "database"):
-        x, y = jdata.subset(ds, getattr(split, part))
-        out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
-    return out
+# `digits` (pixels in [0, 1] of the digits protocol's split 0) is a fixture of conftest.py
 
 
 @pytest.mark.parametrize("name,hyper", [("tsh", {"anchors": 100, "box_iterations": 20, "svm_iterations": 3}),
