@@ -55,22 +55,27 @@ def rescaled_similarity(labels_a, labels_b):
     return s * (1.0 + r) - r
 
 
-def build(config, *, train_labels) -> Method:
-    hp = hyperparameters(config, "adsh", defaults())
-    n = len(train_labels)
-    q, bs = config.bits, config.batch_size
-    m = int(min(hp["num_samples"], n))
+def sample_schedule(name: str, config, n: int, num_samples: int, inner_epochs: int, *, sort: bool = False):
+    """ADSH's schedule (also SPDAQ's): outer iteration ``t`` draws m = min(num_samples, n) training
+    items Omega_t from ``(config.seed, t)`` and trains ``inner_epochs`` epochs over them, each epoch
+    in its own seeded order; a pure function of the step, so a resumed run sees the same batches.
+
+    Returns ``(m, steps_per_outer, omega_of, batches)``: ``omega_of(t)`` (traceable; sorted with
+    ``sort``) gives Omega_t, ``batches(step)`` the positions of the step's batch (host side).
+    """
+    bs = config.batch_size
+    m = int(min(num_samples, n))
     if m < bs:
-        raise ValueError(f"adsh.num_samples ({m}) must be at least config.batch_size ({bs})")
+        raise ValueError(f"{name}.num_samples ({m}) must be at least config.batch_size ({bs})")
     steps_per_epoch = m // bs
-    steps_per_outer = int(hp["inner_epochs"]) * steps_per_epoch
-    labels = jnp.asarray(train_labels)
+    steps_per_outer = int(inner_epochs) * steps_per_epoch
     sample_key = jax.random.PRNGKey(config.seed)
 
     @jax.jit
     def omega_of(t):
         """The sampled points of outer iteration ``t`` (positions in the training set)."""
-        return jax.random.permutation(jax.random.fold_in(sample_key, t), n)[:m].astype(jnp.int32)
+        omega = jax.random.permutation(jax.random.fold_in(sample_key, t), n)[:m]
+        return (jnp.sort(omega) if sort else omega).astype(jnp.int32)
 
     @functools.lru_cache(maxsize=4)
     def host_omega(t: int) -> np.ndarray:
@@ -81,6 +86,16 @@ def build(config, *, train_labels) -> Method:
         epoch, b = divmod(within, steps_per_epoch)
         order = np.random.default_rng([config.seed, t, epoch]).permutation(m)
         return host_omega(t)[order[b * bs:(b + 1) * bs]]
+
+    return m, steps_per_outer, omega_of, batches
+
+
+def build(config, *, train_labels) -> Method:
+    hp = hyperparameters(config, "adsh", defaults())
+    n = len(train_labels)
+    q = config.bits
+    m, steps_per_outer, omega_of, batches = sample_schedule("adsh", config, n, hp["num_samples"], hp["inner_epochs"])
+    labels = jnp.asarray(train_labels)
 
     def init_state():
         return {"v": jnp.zeros((n, q), jnp.float32), "u": jnp.zeros((n, q), jnp.float32), "labels": labels}

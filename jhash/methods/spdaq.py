@@ -44,10 +44,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jhash.methods._quant import build_backbone, codebook_layout
-from jhash.methods.adsh import rescaled_similarity
+from jhash.methods.adsh import rescaled_similarity, sample_schedule
 from jhash.methods.base import Method, hyperparameters
 from jhash.quantization import Quantizer, additive_decode, additive_encode
 
@@ -145,31 +144,13 @@ def build(config, *, train_labels) -> Method:
     m_books, k, dim = codebook_layout(config, hp)
     if hp["gamma"] < 0 or hp["similarity_scale"] < 0:
         raise ValueError(f"spdaq needs gamma >= 0 and similarity_scale >= 0 (0: the code length); got {hp}")
-    n, bs = len(train_labels), config.batch_size
-    m = int(min(hp["num_samples"], n))
-    if m < bs:
-        raise ValueError(f"spdaq.num_samples ({m}) must be at least config.batch_size ({bs})")
-    steps_per_epoch = m // bs
-    steps_per_outer = int(hp["inner_epochs"]) * steps_per_epoch
+    n = len(train_labels)
+    m, steps_per_outer, omega_of, batches = sample_schedule("spdaq", config, n, hp["num_samples"], hp["inner_epochs"],
+                                                            sort=True)
     labels = jnp.asarray(train_labels)
     key0 = jax.random.PRNGKey(config.seed)
     gamma, r = float(hp["gamma"]), float(hp["similarity_scale"] or config.bits)
     sweeps = int(hp["icm_sweeps"])
-
-    @jax.jit
-    def omega_of(t):
-        """The sampled items of outer iteration ``t`` (positions in the training set), sorted."""
-        return jnp.sort(jax.random.permutation(jax.random.fold_in(key0, t), n)[:m]).astype(jnp.int32)
-
-    @functools.lru_cache(maxsize=4)
-    def host_omega(t: int) -> np.ndarray:
-        return np.asarray(omega_of(t))
-
-    def batches(step: int) -> np.ndarray:
-        t, within = divmod(int(step), steps_per_outer)
-        epoch, b = divmod(within, steps_per_epoch)
-        order = np.random.default_rng([config.seed, t, epoch]).permutation(m)
-        return host_omega(t)[order[b * bs:(b + 1) * bs]]
 
     def init_state():
         kc, kb = jax.random.split(jax.random.fold_in(key0, 10**6))
