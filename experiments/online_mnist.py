@@ -143,8 +143,8 @@ def main(argv=None):
     runs = {}
     if raw_path.exists():  # resume: keep finished seeds of the same settings
         saved = json.loads(raw_path.read_text())
-        same = {k: v for k, v in vars(args).items() if k != "seeds"}
-        if {k: v for k, v in saved.get("settings", {}).items() if k != "seeds"} == same:
+        keys = ("dataset", "bits", "cpu", "methods")  # what the results depend on (not paths, not seeds)
+        if all(saved.get("settings", {}).get(k) == vars(args)[k] for k in keys):
             runs = {int(k): v for k, v in saved["runs"].items()}
     started = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
