@@ -49,11 +49,10 @@ import ml_collections
 import numpy as np
 
 from jhash import evaluate as jeval
-from jhash.data.augment import get_augmentation
 from jhash.methods import adsh
 from jhash.methods.base import Method, hyperparameters
-from jhash.train.state import data_sharded, make_mesh, make_optimizer, state_shardings
-from jhash.train.trainer import init_state, make_train_step
+from jhash.train.state import data_sharded, make_mesh
+from jhash.train.trainer import step_batch, training_setup
 
 __all__ = ["defaults", "build", "train_stage", "run_stages"]
 
@@ -104,23 +103,17 @@ def build(config, *, train_labels, old_codes) -> Method:
 
 
 def train_stage(method: Method, config, x, y):
-    """Trains ``method`` on the in-memory database ``x``, ``y`` with the trainer's jitted step (one device).
+    """Trains ``method`` on the in-memory database ``x``, ``y`` with the trainer's setup, batches and jitted
+    step (:func:`jhash.train.trainer.training_setup`, :func:`~jhash.train.trainer.step_batch`; one device).
 
     The method's own batch schedule (ADSH's samples) over ``method.num_steps`` steps; no
     checkpoints (a stage is short; jhash.train.train is for runs over a protocol's split).
     """
     mesh = make_mesh(1)
-    n = len(x)
-    optimizer = make_optimizer(config.optimizer, steps_per_epoch=max(1, n // config.batch_size),
-                               num_steps=method.num_steps)
-    state = init_state(method, optimizer, config, x[:1])
-    sharding = state_shardings(state, mesh, method.sharded_state)
-    state = jax.device_put(state, sharding)
-    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
+    state, step_fn = training_setup(method, config, mesh, x[:1], steps_per_epoch=max(1, len(x) // config.batch_size),
+                                    num_steps=method.num_steps)
     for step in range(method.num_steps):
-        idx = np.asarray(method.batches(step))
-        batch = {"x": x[idx], "y": y[idx], "index": idx.astype(np.int32)}
-        state, metrics = step_fn(state, jax.device_put(batch, data_sharded(mesh)))
+        state, metrics = step_fn(state, jax.device_put(step_batch(method, config, x, y, step), data_sharded(mesh)))
     if not np.isfinite(float(metrics["loss"])):
         raise FloatingPointError(f"{method.name}: the loss became NaN or infinite; try a smaller learning rate")
     return state

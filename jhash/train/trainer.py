@@ -179,6 +179,26 @@ def init_state(method, optimizer, config, sample_x) -> TrainState:
     )
 
 
+def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_steps: int):
+    """``(state, step_fn)``: the optimizer's schedule, the initial train state placed with its
+    shardings on ``mesh`` (:func:`jhash.train.state.state_shardings`) and the jitted step."""
+    optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
+    state = init_state(method, optimizer, config, sample_x)
+    sharding = state_shardings(state, mesh, method.sharded_state)
+    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
+    return jax.device_put(state, sharding), step_fn
+
+
+def step_batch(method, config, x, y, step: int) -> dict:
+    """The batch of ``step`` over the training set ``x``, ``y``: the method's own schedule
+    (``method.batches``) or the seeded epoch order; a pure function of the step."""
+    if method.batches is None:
+        idx = jdata.batch_indices(len(x), config.batch_size, config.seed, step)
+    else:
+        idx = np.asarray(method.batches(step))
+    return {"x": x[idx], "y": y[idx], "index": idx.astype(np.int32)}
+
+
 def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None, evaluate: bool = True) -> dict:
     """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and evaluates the result.
 
@@ -208,17 +228,14 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     steps_per_epoch = n_train // config.batch_size
     method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
     num_steps = method.num_steps or steps_per_epoch * config.num_epochs
-    optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
-    state = init_state(method, optimizer, config, exp.x_train[:1])
-    sharding = state_shardings(state, mesh, method.sharded_state)
-    state = jax.device_put(state, sharding)
+    state, step_fn = training_setup(method, config, mesh, exp.x_train[:1], steps_per_epoch=steps_per_epoch,
+                                    num_steps=num_steps)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
         state = ckpt.restore(state)
     else:  # everything above accepted the config: this work dir is now its run's
         (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True))
     start = int(state.step)
-    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
     batch_sharding = data_sharded(mesh)
     manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
     log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
@@ -230,11 +247,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     done = start
     try:
         for step in range(start, num_steps):
-            if method.batches is None:
-                idx = jdata.batch_indices(n_train, config.batch_size, config.seed, step)
-            else:
-                idx = np.asarray(method.batches(step))
-            batch = {"x": exp.x_train[idx], "y": exp.y_train[idx], "index": idx.astype(np.int32)}
+            batch = step_batch(method, config, exp.x_train, exp.y_train, step)
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1
             if first_step_done is None:
