@@ -5,6 +5,9 @@
   metrics.json  {"map@all": ..., "map@<k>": ..., "tie_aware_map@all": ..., "precision@r2": ..., "recall@r2": ...,
                  "lookup_precision@r2": ..., "lookup_recall@r2": ..., "lookup_retrieved@r2": ...,
                  "lookup_empty@r2": ..., "bit_balance": ..., "distinct_db_codes": ..., ...}
+                map@<k>: from the exact top-k search of a jhash.index.HammingIndex of the database;
+                map@all, tie_aware_map@all, precision@r, recall@r: from one counting pass over the
+                whole ranking (jhash.metrics.whole_ranking_metrics); both bounded in memory
                 lookup_*: Hamming-ball retrieval as DCH (Cao et al., CVPR 2018) defines it, by hash
                 lookup in a jhash.index.HammingIndex of the database (radius config.eval.radius):
                 precision (an empty ball counts 0) and recall of the returned items, the mean number
@@ -176,15 +179,22 @@ def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: 
                       timing: dict | None = None) -> dict:
     """The standard retrieval metrics of a Hamming ranking, by name (see the module docstring).
 
+    The database goes into one :class:`jhash.index.HammingIndex`: ``map@<map_k>`` is computed
+    from its exact top-k search (:func:`index_map_at_k`) and the ``lookup_*`` metrics from its
+    radius lookup. The metrics over the whole ranking (``map@all``, ``tie_aware_map@all``,
+    ``precision@r`` / ``recall@r``, all from one pass: :func:`jhash.metrics.whole_ranking_metrics`) need, per query, only the number of (relevant) items at each
+    distance and where the relevant items fall in the (distance, index) order, which
+    :mod:`jhash.metrics`' counting pass gives in one scan of the packed database with O(n_db)
+    scratch per thread and no distance matrix or sort; a top-k search with k = n_db would
+    hold every query's whole ranking instead. Both agree with brute force on the tie rule.
     ``timing``: a dict that receives the index's lookup times (:func:`hash_lookup_metrics`).
     """
-    out = {"map@all": jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels)}
+    index = jindex.HammingIndex(int(np.shape(query_codes)[1]), db_codes)
+    out = jmetrics.whole_ranking_metrics(query_codes, db_codes, query_labels, db_labels, radius=radius)
     if map_k:
-        out[f"map@{map_k}"] = jmetrics.mean_average_precision(query_codes, db_codes, query_labels, db_labels, k=map_k)
-    out["tie_aware_map@all"] = jmetrics.tie_aware_average_precision(query_codes, db_codes, query_labels, db_labels)
-    p, r = jmetrics.precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels, radius=radius)
-    out[f"precision@r{radius}"], out[f"recall@r{radius}"] = p, r
-    lookup, lookup_timing = hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, radius=radius)
+        out[f"map@{map_k}"] = index_map_at_k(index, query_codes, query_labels, db_labels, map_k)
+    lookup, lookup_timing = hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, radius=radius,
+                                                index=index)
     out.update(lookup)
     if timing is not None:
         timing.update(lookup_timing)
@@ -195,6 +205,30 @@ def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: 
     out["bit_balance"] = float(np.mean(np.abs(sums / max(len(db_codes), 1))))
     out["distinct_db_codes"] = int(jcodes.num_distinct(db_codes))
     return out
+
+
+def index_map_at_k(index, query_codes, query_labels, db_labels, k: int) -> float:
+    """mAP@k (the convention of :func:`jhash.metrics.mean_average_precision`) from ``index``'s
+    exact top-k search: the first k items by (Hamming distance, id), with the default ids
+    0..n_db-1 the database order, so ties fall exactly as in the metrics. ``db_labels[i]`` is
+    the label of id ``i``. Queries go a group at a time so the returned ids, their relevance
+    and the search's buffers stay within :data:`jhash.metrics.MEMORY_BUDGET_BYTES`."""
+    k = jmetrics._check_k(k, len(index))
+    ql, dl = np.asarray(query_labels), np.asarray(db_labels)
+    if len(dl) != len(index):
+        raise ValueError(f"db_labels must have one label per indexed item ({len(index)}), got {len(dl)}")
+    qp = np.asarray(jcodes.pack(query_codes))
+    per_query = k * (8 + 4 + 1 + (ql.shape[1] if ql.ndim == 2 else 0))
+    group = max(1, jmetrics.MEMORY_BUDGET_BYTES // per_query)
+    aps = []
+    for s in range(0, len(qp), group):
+        ids, _ = index.search(qp[s:s + group], k)
+        if ql.ndim == 1:
+            rel = dl[ids] == ql[s:s + group, None]
+        else:
+            rel = np.any((dl[ids] > 0) & (ql[s:s + group, None, :] > 0), axis=2)
+        aps.append(jmetrics._ap_from_ranked(rel))
+    return float(np.concatenate(aps).mean()) if aps else 0.0
 
 
 def _relevant_totals(query_labels, db_labels, budget):
@@ -214,7 +248,7 @@ def _relevant_totals(query_labels, db_labels, budget):
     return total
 
 
-def hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, *, radius: int = 2):
+def hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, *, radius: int = 2, index=None):
     """Hamming-ball retrieval as DCH defines it (Cao et al., "Deep Cauchy Hashing", CVPR 2018):
     every database item within ``radius`` of the query, found by hash lookup in a
     :class:`jhash.index.HammingIndex` (the method it picks: ball enumeration or multi-index
@@ -225,10 +259,12 @@ def hash_lookup_metrics(query_codes, db_codes, query_labels, db_labels, *, radiu
     (fraction of queries with an empty ball), means over all queries; ``timing`` holds
     ``lookup_build_s`` (building the tables) and ``lookup_s`` (the lookups).  Queries are
     looked up in groups of at most about 2**24 returned items, so memory stays bounded.
+    ``index``: the database's :class:`jhash.index.HammingIndex` when already built (its ids
+    the database positions), else it is built from ``db_codes``.
     """
     budget = jmetrics.MEMORY_BUDGET_BYTES
     bits = int(np.shape(query_codes)[1])
-    index = jindex.HammingIndex(bits, db_codes)
+    index = jindex.HammingIndex(bits, db_codes) if index is None else index
     qp = np.asarray(jcodes.pack(query_codes))
     started = time.perf_counter()
     counts = index.range_count(qp, radius)  # builds the tables; sizes the groups below

@@ -55,7 +55,7 @@ from jhash import codes as _codes
 __all__ = [
     "mean_average_precision", "mean_average_precision_by_distance", "tie_aware_average_precision", "tie_aware_ndcg",
     "precision_recall_at_radius", "precision_recall_curve_radius", "precision_at_k_curve",
-    "precision_recall_curve_rank", "ranked_relevance", "distance_histograms",
+    "precision_recall_curve_rank", "ranked_relevance", "distance_histograms", "whole_ranking_metrics",
 ]
 
 # Memory budget (bytes) for one chunk of queries.
@@ -422,6 +422,31 @@ def precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels, r
                                               chunk_size=chunk_size)
     r = min(int(radius), prec.shape[0] - 1)
     return float(prec[r]), float(rec[r])
+
+
+def whole_ranking_metrics(query_codes, db_codes, query_labels, db_labels, *, radius=2, chunk_size=None) -> dict:
+    """mAP@ALL, tie-aware mAP@ALL and precision / recall within ``radius`` from one ranking pass.
+
+    Equal to :func:`mean_average_precision` (``k=None``), :func:`tie_aware_average_precision`
+    and :func:`precision_recall_at_radius`, which each make their own pass; this reads the AP
+    and the per-distance histograms of the same pass (the evaluator's path). Returns a dict
+    with ``map@all``, ``tie_aware_map@all``, ``precision@r<radius>`` and ``recall@r<radius>``.
+    """
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    n_db = np.shape(db_codes)[0] if np.ndim(db_codes) == 2 else 0
+    parts = {"ap": [], "ta": [], "p": [], "r": []}
+    for _, _, out in _passes(query_codes, db_codes, query_labels, db_labels, k=_check_k(None, n_db),
+                             chunk_size=chunk_size):
+        prec, rec = _radius_curves(out["n_all"], out["n_rel"])
+        at = min(int(radius), prec.shape[1] - 1)
+        parts["ap"].append(out["ap"])
+        parts["ta"].append(_tie_aware_ap_from_hist(out["n_all"], out["n_rel"]))
+        parts["p"].append(prec[:, at])
+        parts["r"].append(rec[:, at])
+    mean = {k: float(np.concatenate(v).mean()) if v and sum(map(len, v)) else 0.0 for k, v in parts.items()}
+    return {"map@all": mean["ap"], "tie_aware_map@all": mean["ta"],
+            f"precision@r{radius}": mean["p"], f"recall@r{radius}": mean["r"]}
 
 
 # ------------------------------------------------------------------- tie-aware

@@ -319,3 +319,35 @@ def test_hash_lookup_metrics_equal_bruteforce(multi):
     p, r = metrics.precision_recall_at_radius(qc, dc, ql, dl, radius=2)
     assert (got["lookup_precision@r2"], got["lookup_recall@r2"]) == pytest.approx((p, r), abs=1e-12)
     assert timing["lookup_s"] >= 0 and timing["lookup_build_s"] >= 0
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_index_map_at_k_equals_bruteforce(multi, monkeypatch):
+    """mAP@k through the index's top-k search (what jhash eval reports as map@<k>): a NumPy
+    stable argsort over (distance, index) and AP@k per query, with heavy ties, k > n_db, a query
+    with nothing relevant, and query groups forced small by the memory budget."""
+    from jhash import evaluate, metrics
+
+    rng = np.random.default_rng(5 + multi)
+    base = rand_codes(rng, 4, 24)
+    dc = near_duplicates(rng, base, 300, 2)          # many equal distances
+    qc = np.concatenate([near_duplicates(rng, base, 17, 1), rand_codes(rng, 6, 24)])
+    if multi:
+        dl, ql = (rng.random((300, 4)) < 0.3).astype(np.int32), (rng.random((23, 4)) < 0.3).astype(np.int32)
+    else:
+        dl, ql = rng.integers(0, 3, 300), np.append(rng.integers(0, 3, 22), 9)
+    order = np.argsort(ref_dist(qc, dc), axis=1, kind="stable")
+    index = HammingIndex(24, dc)
+    monkeypatch.setattr(metrics, "MEMORY_BUDGET_BYTES", 4000)  # groups of a few queries
+    for k in (1, 7, 100, 300, 1000):
+        aps = []
+        for i in range(len(qc)):
+            top = order[i, :k]
+            rel = (dl[top] == ql[i]) if not multi else ((dl[top] > 0) & (ql[i] > 0)).any(1)
+            hits = np.cumsum(rel)
+            aps.append(np.sum(rel * hits / np.arange(1, len(top) + 1)) / hits[-1] if hits[-1] else 0.0)
+        got = evaluate.index_map_at_k(index, qc, ql, dl, k)
+        assert got == pytest.approx(np.mean(aps), abs=1e-12)
+        assert got == pytest.approx(metrics.mean_average_precision(qc, dc, ql, dl, k=k), abs=1e-12)
+    with pytest.raises(ValueError, match="db_labels"):
+        evaluate.index_map_at_k(index, qc, ql, dl[:10], 5)

@@ -254,3 +254,23 @@ def test_multilabel_with_many_classes_uses_several_label_words():
 def test_long_codes_use_several_words():
     qc, dc, ql, dl = make_case(12, 4, 30, 130, n_cls=3)
     assert metrics.mean_average_precision(qc, dc, ql, dl) == pytest.approx(ref_map(qc, dc, ql, dl), abs=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_whole_ranking_metrics_one_pass_equals_references(case):
+    """The evaluator's one-pass mAP@ALL, tie-aware mAP and radius precision / recall against the
+    brute-force references (tie-aware by enumeration where the database is small enough)."""
+    seed, n_q, n_db, q, n_cls, multi = case
+    qc, dc, ql, dl = make_case(seed, n_q, n_db, q, n_cls, multi)
+    for r in [0, 2, q + 1]:
+        got = metrics.whole_ranking_metrics(qc, dc, ql, dl, radius=r, chunk_size=2)
+        assert got["map@all"] == pytest.approx(ref_map(qc, dc, ql, dl, None), abs=1e-6)
+        np.testing.assert_allclose((got[f"precision@r{r}"], got[f"recall@r{r}"]),
+                                   ref_radius(qc, dc, ql, dl, r), atol=1e-6)
+        assert got["tie_aware_map@all"] == pytest.approx(
+            metrics.tie_aware_average_precision(qc, dc, ql, dl), abs=1e-12)
+    small = make_case(seed, n_q, min(n_db, 7), q, n_cls, multi)
+    got = metrics.whole_ranking_metrics(*small)
+    assert got["tie_aware_map@all"] == pytest.approx(ref_tie_ap(*small), abs=1e-6)
+    with pytest.raises(ValueError, match="radius"):
+        metrics.whole_ranking_metrics(qc, dc, ql, dl, radius=-1)
