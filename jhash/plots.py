@@ -79,8 +79,22 @@ def map_vs_bits(groups, path):
     return _finish(plt, fig, [ax], path, "bits", "mAP@ALL")
 
 
+def _hamming_groups(groups):
+    """The groups whose runs rank by Hamming distance: quantization runs (codes.npz ``kind``, no
+    curves.npz: they rank by quantizer distance, see jhash.evaluate) have no radius or Hamming curves."""
+    out = []
+    for g in groups:
+        runs = [r for r in g["runs"] if (r["dir"] / "curves.npz").exists()]
+        if runs:
+            out.append({**g, "runs": runs})
+    return out
+
+
 def curve_figure(groups, path, *, x_name, y_name, title, xlabel, ylabel, xmax=None, logx=False):
-    panels = _panels(groups)
+    """A curve of curves.npz per setting, a panel per code length; None when no run has curves."""
+    panels = _panels(_hamming_groups(groups))
+    if not panels:
+        return None
     plt, fig, axes = _figure(panels, title)
     for ax, (bits, entries) in zip(axes, panels.items()):
         for label, runs in entries:
@@ -94,10 +108,13 @@ def curve_figure(groups, path, *, x_name, y_name, title, xlabel, ylabel, xmax=No
 
 
 def bit_balance(groups, path):
-    """Histogram of each bit's mean over the database codes (0 = perfectly balanced), first seed of each setting."""
+    """Histogram of each bit's mean over the database codes (0 = perfectly balanced), first seed of each
+    setting with binary codes; None when there is none."""
     from jhash import codes as jcodes
 
-    panels = _panels(groups)
+    panels = _panels(_hamming_groups(groups))
+    if not panels:
+        return None
     plt, fig, axes = _figure(panels, "bit balance: mean of each bit over the database")
     for ax, (bits, entries) in zip(axes, panels.items()):
         for label, runs in entries:
@@ -136,4 +153,4 @@ def sweep_plots(spec, groups, outdir) -> list[pathlib.Path]:
                               xlabel="radius r", ylabel="precision", xmax=8))
     paths.append(bit_balance(groups, outdir / "bit_balance.png"))
     paths.append(training_curves(groups, outdir / "training_curves.png"))
-    return paths
+    return [p for p in paths if p is not None]

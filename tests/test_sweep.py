@@ -106,3 +106,15 @@ def test_grid_parsing_and_errors(tmp_path):
         sweep.expand({"config": ARGS[1], "grid": {"seed": [0]}})
     with pytest.raises(FileNotFoundError, match="sweep folder"):
         sweep.aggregate(tmp_path)
+
+
+def test_aggregate_with_a_quantization_method(tmp_path):
+    """A sweep mixing a quantization method (no curves.npz, codeword indices in codes.npz) with a binary
+    one: the table holds both, and the Hamming plots show the binary one instead of failing."""
+    args = ARGS[:2] + ["--grid", "method=dqn,dpsh", "--grid", "seed=0", *ARGS[6:]]
+    assert cli.main(["sweep", *args, "--workdir", str(tmp_path)]) == 0
+    assert not (tmp_path / "method=dqn,seed=0" / "curves.npz").exists()
+    table = (tmp_path / "results.md").read_text()
+    assert "| dqn | 1 |" in table and "| dpsh | 1 |" in table
+    for plot in ("precision_recall", "bit_balance", "training_curves"):
+        assert (tmp_path / "plots" / f"{plot}.png").stat().st_size > 10_000
