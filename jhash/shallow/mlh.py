@@ -30,7 +30,10 @@ Defaults and differences:
   picked on the bundled digits: rho = bits / 8 or lambda = 0.5 gave lower mAP there);
   mini-batches of 100 pairs, momentum 0.9, weight decay 1e-4 and 3,000 steps with learning
   rate 1e-2 on features normalised to unit mean squared norm (our choices in the spirit of
-  the authors' code: batches of 100, momentum 0.9, small weight decay);
+  the authors' code: batches of 100, momentum 0.9, small weight decay). On mnist
+  experiments/configs/shallow.py uses 30,000 steps (3,000 under-train 5,000 points) and rho
+  picked per code length on a validation split of the training set (8 / 12 / 24 at 16 / 32 /
+  64 bits, among q/4, 3q/8, q/2);
 * W starts from LSH-like random projections of the centered data scaled to unit variance
   (the authors start from small random values).
 """

@@ -32,7 +32,9 @@ Defaults and differences:
   category is much larger than the near ones);
 * hinge losses on the relaxed distance; mini-batches of 200 items, 3,000 steps, learning rate
   1e-2, momentum 0.9, weight decay 1e-4 on features normalised to unit mean squared norm,
-  W from centered random projections (our choices).
+  W from centered random projections (our choices); on mnist's 5,000 training points
+  experiments/configs/shallow.py uses 30,000 steps (3,000 under-train there: validation mAP
+  0.41 against 0.64 at 16 bits).
 """
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ Defaults and differences:
   not use it;
 * mini-batches of 100 items, 3,000 steps, learning rate 3e-2, momentum 0.9, mu = 1e-4 on
   features normalised to unit mean squared norm (our choices; picked on mnist's training
-  split: lr 1e-2 or 1,500 steps gave lower mAP);
+  split: lr 1e-2 or 1,500 steps gave lower mAP); experiments/configs/shallow.py trains
+  30,000 steps on mnist (validation mAP at 16 bits 0.54 with 3,000, 0.74 with 30,000);
 * the paper also gives an online variant that updates per query; we keep the mini-batch
   SGD form; W starts from centered random projections;
 * nothing in the method guarantees monotone decrease (SGD on a non-convex surrogate); the
