@@ -58,17 +58,40 @@ def run_one(cfg, ds, seed):
             "fit_s": t1 - t0, "encode_s": t2 - t1, "hyper": dict(cfg.hyper)}
 
 
-def run_cached(method, bits, seed, ds, dataset, cache: pathlib.Path, done: list, center=False, fit=True):
+def _feature_loader(pattern: str, dataset: str, data_dir: str):
+    """seed -> the feature file of that seed (``{seed}`` in ``pattern``), checked to hold one row per
+    item of ``dataset`` with its labels (so the dataset's protocol draws the same split)."""
+    source = jdata.load(dataset, data_dir=data_dir if dataset != "digits" else None)
+
+    def load(seed):
+        path = pattern.format(seed=seed)
+        feats = jdata.load(path)
+        if len(feats.y) != len(source.y) or not np.array_equal(np.asarray(feats.y), np.asarray(source.y)):
+            raise ValueError(f"--features {path}: its {len(feats.y)} labels are not those of {dataset}'s "
+                             f"{len(source.y)} items in order (extract it from {dataset} itself)")
+        return feats
+
+    return load
+
+
+def run_cached(method, bits, seed, ds, dataset, cache: pathlib.Path, done: list, center=False, fit=True,
+               features=""):
     """The run of (method, bits, seed): from ``done`` (the cache's rows) if it is there with the
     same settings, else (with ``fit``) fitted now and appended to ``done`` and to the ``cache``
-    file, else None."""
-    cfg = shallow_config.get_config(f"method={method},dataset={dataset},bits={bits},center={center}")
+    file, else None. ``ds``: the dataset, or a function of the seed giving it (loaded only when
+    a fit is needed). ``features``: the feature file's name pattern when ``ds`` holds features
+    (kept in the row's ``features``; rows on pixels have none)."""
+    cfg = shallow_config.get_config(f"method={method},dataset={dataset},bits={bits},center={center},"
+                                    f"features={features}")
     for r in done:
-        if (r["method"], r["bits"], r["seed"], r["dataset"], r["hyper"]) == (method, bits, seed, dataset, dict(cfg.hyper)):
+        if (r["method"], r["bits"], r["seed"], r["dataset"], r["hyper"], r.get("features", "")) == (
+                method, bits, seed, dataset, dict(cfg.hyper), features):
             return r
     if not fit:
         return None
-    r = run_one(cfg, ds, seed)
+    r = run_one(cfg, ds(seed) if callable(ds) else ds, seed)
+    if features:
+        r["features"] = features
     print(json.dumps(r), flush=True)
     done.append(r)
     with cache.open("a") as f:
@@ -124,9 +147,15 @@ def main(argv=None):
     p.add_argument("--cache", default="runs/shallow_mnist.jsonl")
     p.add_argument("--out", default="experiments/results/shallow_mnist.md")
     p.add_argument("--table_only", action="store_true", help="only write the table from the cached runs")
+    p.add_argument("--features", default="",
+                   help="fit on a feature file of the dataset (experiments/extract_features.py) instead of its "
+                        "pixels; '{seed}' in the name is replaced by the seed (one network per split)")
     a = p.parse_args(argv)
     methods, bits_list = a.methods.split(","), [int(b) for b in a.bits.split(",")]
-    ds = jdata.load(a.dataset, data_dir=a.data_dir if a.dataset != "digits" else None)
+    if a.features:
+        ds = _feature_loader(a.features, a.dataset, a.data_dir)
+    else:
+        ds = jdata.load(a.dataset, data_dir=a.data_dir if a.dataset != "digits" else None)
     cache = pathlib.Path(a.cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
@@ -134,14 +163,17 @@ def main(argv=None):
         for m in methods:
             for b in bits_list:
                 for seed in range(a.seeds):
-                    run_cached(m, b, seed, ds, a.dataset, cache, done, center=a.center)
+                    run_cached(m, b, seed, ds, a.dataset, cache, done, center=a.center, features=a.features)
     rows = [r for r in done if r["dataset"] == a.dataset and r["seed"] < a.seeds
+            and r.get("features", "") == a.features
             and r["hyper"] == dict(shallow_config.get_config(
                 f"method={r['method']},dataset={a.dataset},bits={r['bits']},center={a.center}").hyper)]
     proto = jdata.get_protocol(a.dataset)
     head = [f"# Shallow hashing on {a.dataset}", "",
             f"Protocol `{proto.name}`: {proto.description}",
-            f"Features: raw pixels scaled to [0, 1]{' and centered' if a.center else ''}, the same for every method. "
+            (f"Features: `{a.features}` (seed s: the file with s in its name)" if a.features else
+             "Features: raw pixels scaled to [0, 1]")
+            + f"{' and centered' if a.center else ''}, the same for every method. "
             f"Mean ± std over {a.seeds} seeds (seed s: split seed s and jax.random.key(s)). "
             "mAP@ALL by jhash.metrics.mean_average_precision (ties by database index); precision within radius 2 "
             "counts an empty ball as 0. Produced by `experiments/shallow_mnist.py`; per-method settings in "

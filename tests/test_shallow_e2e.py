@@ -1,5 +1,7 @@
 """End to end on scikit-learn's bundled digits: every method beats random codes, the
 supervised ones beat LSH."""
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -45,3 +47,37 @@ def test_supervised_beats_lsh(name, digits, random_map):
     lsh = score("lsh", digits)
     m = score(name, digits)
     assert m > random_map + 0.15 and m > lsh + 0.2
+
+
+def test_shallow_runner_on_feature_files(tmp_path):
+    """experiments/shallow_mnist.py with --features: one file per seed ('{seed}' in the name), the
+    dataset's split, rows cached apart from pixel rows; a file of another dataset is refused."""
+    import importlib.util
+    import pathlib
+    import sys
+
+    from jhash import data as jdata
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+    sys.path.insert(0, str(root / "configs"))
+    spec = importlib.util.spec_from_file_location("shallow_mnist_runner", root / "shallow_mnist.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    ds = jdata.load("digits")
+    for seed in (0, 1):  # a stand-in for CNN features: a fixed random projection of the pixels per seed
+        w = np.random.default_rng(seed).standard_normal((ds.x.shape[1], 32)).astype(np.float32)
+        np.savez(tmp_path / f"f-{seed}.npz", x=np.maximum(ds.x @ w, 0), y=ds.y)
+    cache, out = tmp_path / "cache.jsonl", tmp_path / "table.md"
+    common = ["--dataset", "digits", "--methods", "lsh,itq", "--bits", "8", "--cache", str(cache)]
+    runner.main(common + ["--seeds", "1", "--out", str(tmp_path / "pixels.md")])
+    runner.main(common + ["--seeds", "2", "--features", str(tmp_path / "f-{seed}.npz"), "--out", str(out)])
+    rows = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert [(r["method"], r["seed"], r.get("features", "")) for r in rows] == [
+        ("lsh", 0, ""), ("itq", 0, ""), *[(m, s, str(tmp_path / "f-{seed}.npz")) for m in ("lsh", "itq") for s in (0, 1)]]
+    # the feature runs saw other inputs than the pixel runs (same split, same key)
+    assert rows[2]["map"] != rows[0]["map"]
+    table = out.read_text()
+    assert "f-{seed}.npz" in table and "| ITQ |" in table and "(n=" not in table.split("### Precision")[0]
+    np.savez(tmp_path / "bad-0.npz", x=ds.x[:100], y=ds.y[:100])
+    with pytest.raises(ValueError, match="--features .*bad-0.npz"):
+        runner.main(common + ["--seeds", "1", "--features", str(tmp_path / "bad-{seed}.npz"), "--out", str(out)])

@@ -7,6 +7,10 @@ the code length and ``hyper``, the keyword arguments passed to the method's ``fi
 Run all methods on the mnist protocol (1,000 queries / 5,000 train / 69,000 database,
 raw pixels scaled to [0, 1]), 16/32/64 bits, 3 seeds, and write the results table:
   PYTHONPATH=. python experiments/shallow_mnist.py --data_dir ../shared/data
+On CNN features instead of pixels (a feature file per seed, each from the network trained on
+that seed's training split, so no query was seen by its network; see experiments/README.md):
+  PYTHONPATH=. python experiments/shallow_mnist.py --data_dir ../shared/data \
+      --features 'runs/feats/mnist-dpsh32-{seed}.npz' --out experiments/results/shallow_mnist_cnn.md
 A quick variant on the bundled digits (no files, seconds):
   PYTHONPATH=. python experiments/shallow_mnist.py --dataset digits --seeds 1
 
@@ -65,13 +69,16 @@ def method_names():
 
 
 def get_config(arg=None):
-    arg = parse_arg(arg, method="itq", dataset="mnist", bits=32, seed=0, center=False)
+    arg = parse_arg(arg, method="itq", dataset="mnist", bits=32, seed=0, center=False, features="")
     if arg.method not in method_names():
         raise ValueError(f"method must be one of {', '.join(method_names())}, got {arg.method!r}")
     c = arg
     c.fit_method = "agh" if arg.method == "agh2" else arg.method
     c.protocol = arg.dataset
-    c.scale = 16.0 if arg.dataset == "digits" else 255.0   # pixels -> [0, 1]
+    # mnist / cifar10 pixels (0..255) -> [0, 1]; digits (jhash.data.load_digits) are already in
+    # [0, 1]; a feature file (experiments/extract_features.py, items in the order of the dataset,
+    # so the dataset's protocol draws the same split) is used as it is
+    c.scale = 1.0 if arg.features or arg.dataset == "digits" else 255.0
     # a value given per code length ({bits: value}) is resolved here; other lengths get the fit default
     hyper = _HYPER.get(arg.dataset, {}).get(arg.method, {})
     c.hyper = {k: (v[arg.bits] if isinstance(v, dict) else v) for k, v in hyper.items()
