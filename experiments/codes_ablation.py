@@ -20,6 +20,11 @@ cut to their L bits of largest learned |w_k| (jhash.models.truncate_codes) and s
 the L bits of smallest |w_k| and the first L bits (an arbitrary fixed subset), cached in
 truncation.json.
 
+Quantization against binary codes (``--parts quant``): per code length one sweep (in
+``--workdir/quant_bits=<q>``) of the ablation's method, the best binary method of
+experiments/results/deep_mnist.md (HashNet) and the quantizers DQN, DEPQ, DSQ, SPDAQ
+(jhash/methods/, M log2 K = q), each with its defaults, over the seeds.
+
 Per run the table reads mAP@ALL and the evaluator's bit balance (mean over bits of
 |mean of the bit| over the database codes: 0 = every bit +1 on half of the items) from
 metrics.json, and computes the bit correlation (mean |Pearson correlation| over pairs of
@@ -65,6 +70,60 @@ def scalable_spec(args) -> dict:
     spec["config"] = spec["config"].replace("{head}", "weighted")
     spec["grid"] = {"seed": args.seeds}
     return spec
+
+
+QUANT = ("dqn", "depq", "dsq", "spdaq")
+# the best binary method of experiments/results/deep_mnist.md (HashNet), next to the ablation's method
+BINARY_REFERENCE = "hashnet"
+
+
+def quant_spec(args, bits: int) -> dict:
+    """Quantization methods against binary ones at ``bits`` (M log2 K = bits): one sweep over the
+    method (the ablation's method, the best binary method, the four quantizers) and the seeds,
+    each with its own defaults and the same network, budget and split as the main part."""
+    spec = spec_for(args, bits)
+    spec["config"] = spec["config"].replace(f"method:{args.method}:", "method:{method}:").replace(",head={head}", "")
+    binary = [args.method] + [BINARY_REFERENCE] * (BINARY_REFERENCE != args.method)
+    spec["grid"] = {"seed": args.seeds, "method": binary + list(QUANT)}
+    return spec
+
+
+def quant_table(args) -> list[str]:
+    """The quantization part's table: mAP@ALL, and code statistics (bits: balance / correlation of the
+    binary codes; quantizers: the fraction of the M x K codewords the database uses)."""
+    lines = []
+    for bits in args.bits:
+        folder = pathlib.Path(args.workdir) / f"quant_bits={bits}"
+        if not (folder / "sweep.json").exists():
+            continue
+        _, records = sweep.collect(folder)
+        by_method: dict = {}
+        for r in records:
+            by_method.setdefault(r["point"]["method"], []).append(r)
+        if not by_method:
+            continue
+        n = len(args.seeds)
+        lines += [f"## Quantization against binary codes, {bits} bits", "",
+                  "Each method with its defaults, the same network, budget and split as above (no head or "
+                  "regularizer change). Binary methods rank by Hamming distance; the quantizers by asymmetric "
+                  f"quantizer distance with M codebooks of K words, M log2 K = {bits} bits per database item "
+                  "(jhash.quantization, jhash/evaluate.py). Code statistics: balance / correlation of the binary "
+                  "database codes as above; for a quantizer, codebook usage = fraction of the M x K codewords "
+                  "that some database item uses.", "",
+                  "| method | kind | mAP@ALL | balance | correlation | codebook usage | train s |",
+                  "|---|---|---|---|---|---|---|"]
+        for method in sorted(by_method, key=lambda m: (m in QUANT, m)):
+            rs = by_method[method]
+            quant = method in QUANT
+            stats = [] if quant else [code_stats(r["dir"]) for r in rs]
+            lines.append(f"| {method} | {'quantizer' if quant else 'binary'} | " + " | ".join([
+                _cell([r["metrics"]["map@all"] for r in rs], n_full=n),
+                "—" if quant else _cell([st["bit_balance"] for st in stats], "{:.3f}", n),
+                "—" if quant else _cell([st["bit_correlation"] for st in stats], "{:.3f}", n),
+                _cell([r["metrics"]["codebook_usage"] for r in rs], "{:.3f}", n) if quant else "—",
+                _cell([r["metrics"]["train_s"] for r in rs], "{:.0f}", n)]) + " |")
+        lines.append("")
+    return lines
 
 
 def truncation_stats(run_dir: pathlib.Path) -> dict:
@@ -200,6 +259,7 @@ def write_table(args, path: pathlib.Path) -> None:
                     _cell([r["train_s"] for r in rs], "{:.0f}", len(args.seeds))]) + " |")
         lines.append("")
     lines += scalable_table(args)
+    lines += quant_table(args)
     missing = [f"{b} bits" for b in args.bits if not any(k[0] == b for k in rows)]
     if not rows:
         lines += ["The heads x regularizers part (`--parts main`) was not run for this table.", ""]
@@ -245,7 +305,8 @@ def main(argv=None):
     p.add_argument("--workdir", default="")
     p.add_argument("--out", default="")
     p.add_argument("--machine", default="2-core CPU shared with other jobs (no GPU)")
-    p.add_argument("--parts", default="main,scalable", help="main (heads x regularizers), scalable (weighted bits)")
+    p.add_argument("--parts", default="main,scalable,quant",
+                   help="main (heads x regularizers), scalable (weighted bits), quant (quantizers vs binary codes)")
     p.add_argument("--scalable-bits", type=int, default=32)
     p.add_argument("--table-only", action="store_true", help="write the table from the finished runs, train nothing")
     args = p.parse_args(argv)
@@ -254,9 +315,9 @@ def main(argv=None):
     args.workdir = args.workdir or f"runs/codes_{args.dataset}"
     out = pathlib.Path(args.out or REPO / f"experiments/results/codes_{args.dataset}.md")
     parts = args.parts.split(",")
-    unknown = sorted(set(parts) - {"main", "scalable"})
+    unknown = sorted(set(parts) - {"main", "scalable", "quant"})
     if unknown:
-        raise ValueError(f"--parts takes main and/or scalable, got {unknown}")
+        raise ValueError(f"--parts takes main, scalable and/or quant, got {unknown}")
 
     def logger(prefix):
         def log(message):
@@ -268,10 +329,13 @@ def main(argv=None):
         if "scalable" in parts:
             sweep.run_sweep(scalable_spec(args), pathlib.Path(args.workdir) / f"scalable_bits={args.scalable_bits}",
                             log=logger(f"weighted head, {args.scalable_bits} bits"))
-        if "main" in parts:
-            for bits in args.bits:
+        for bits in args.bits:
+            if "main" in parts:
                 sweep.run_sweep(spec_for(args, bits), pathlib.Path(args.workdir) / f"bits={bits}",
                                 log=logger(f"{bits} bits"))
+            if "quant" in parts:
+                sweep.run_sweep(quant_spec(args, bits), pathlib.Path(args.workdir) / f"quant_bits={bits}",
+                                log=logger(f"quantizers, {bits} bits"))
     write_table(args, out)
     print(f"wrote {out}")
 
