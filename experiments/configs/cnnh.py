@@ -11,8 +11,11 @@ Run (from the repository root):
   jhash train --config experiments/configs/cnnh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/cnnh-cifar10
 Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
 
-Expected: see the report of the two-step methods (mnist, cpu=true budget); in the
-literature CNNH is below DPSH.
+Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@ALL 0.965 /
+0.968 / 0.972 at 16 / 32 / 64 bits. In the literature CNNH is below DPSH; here it is above
+(DPSH 0.933 / 0.955 / 0.959): its stage-1 codes factorise the label similarity, so on mnist
+they are nearly per-class codes, which the CNN fits within the 3-epoch budget that leaves
+DPSH's pairwise loss short of converged.
 """
 from jhash.config import method_config
 

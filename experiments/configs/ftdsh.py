@@ -10,7 +10,8 @@ Run (from the repository root):
   jhash train --config experiments/configs/ftdsh.py:dataset=cifar10,bits=32 --config.data_dir=../shared/data --workdir runs/ftdsh-cifar10
 Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
 
-Expected: see the report of the two-step methods (mnist, cpu=true budget).
+Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@ALL 0.964 /
+0.964 / 0.966 at 16 / 32 / 64 bits.
 """
 from jhash.config import method_config
 

@@ -11,7 +11,8 @@ Run (from the repository root):
 Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs). Override a
 hyperparameter with e.g. ``--config.hbmp.weighted=true``.
 
-Expected: see the report of the two-step methods (mnist, cpu=true budget).
+Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@ALL 0.967 /
+0.972 / 0.976 at 16 / 32 / 64 bits.
 """
 from jhash.config import method_config
 
