@@ -147,6 +147,7 @@ def main(argv=None):
     p.add_argument("--cache", default="runs/shallow_mnist.jsonl")
     p.add_argument("--out", default="experiments/results/shallow_mnist.md")
     p.add_argument("--table_only", action="store_true", help="only write the table from the cached runs")
+    p.add_argument("--machine", default="2-core CPU (no GPU)", help="the machine, for the table's header")
     p.add_argument("--features", default="",
                    help="fit on a feature file of the dataset (experiments/extract_features.py) instead of its "
                         "pixels; '{seed}' in the name is replaced by the seed (one network per split)")
@@ -177,7 +178,7 @@ def main(argv=None):
             f"Mean ± std over {a.seeds} seeds (seed s: split seed s and jax.random.key(s)). "
             "mAP@ALL by jhash.metrics.mean_average_precision (ties by database index); precision within radius 2 "
             "counts an empty ball as 0. Produced by `experiments/shallow_mnist.py`; per-method settings in "
-            "`experiments/configs/shallow.py` and each method's docstring.", ""]
+            "`experiments/configs/shallow.py` and each method's docstring.", "", f"Machine: {a.machine}", ""]
     text = "\n".join(head + table(rows, methods, bits_list, a.dataset, a.seeds) + ordering(rows, bits_list)) + "\n"
     pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(a.out).write_text(text)

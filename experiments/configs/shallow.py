@@ -14,15 +14,13 @@ that seed's training split, so no query was seen by its network; see experiments
 A quick variant on the bundled digits (no files, seconds):
   PYTHONPATH=. python experiments/shallow_mnist.py --dataset digits --seeds 1
 
-Expected on mnist (experiments/results/shallow_mnist.md, 2-core CPU): at 32 bits mAP@ALL
-about 0.27 (LSH), 0.43 (ITQ), 0.56 (AGH-2), 0.82 (FTH), 0.91 (SDH), 0.84 (KSH), 0.51 (RSH),
-0.72 (RPH), 0.64 (DSeRH, one seed), 0.65 (AffHash on 1,000 labelled points).
-TSH and FastH with the CPU-sized settings below (measured on a heavily shared 2-core CPU,
-20-25 minutes per 32-bit fit, so not every seed ran): TSH 0.76 / 0.81 / 0.82 at 16 / 32 / 64
-bits (seed 0); FastH 0.88 +- 0.01 at 16 bits (3 seeds), 0.91 at 32 bits (seed 0).
-Ranking methods, seed 0 only (a heavily loaded CPU: fits took 6-30 min): at 16 / 32 bits
-CGH 0.62 / 0.69, MLH 0.36 / 0.46, HDML 0.35 / 0.42 (linear hash functions on raw pixels);
-Top-RSBC and OPH not yet measured on mnist.
+Expected on mnist (experiments/results/shallow_mnist.md, 3 seeds): mAP@ALL at 16 / 32 / 64 bits
+LSH 0.20 / 0.27 / 0.32, ITQ 0.40 / 0.43 / 0.45, AGH-2 0.55 / 0.56 / 0.53, SDH 0.89 / 0.91 / 0.92,
+FastH 0.88 / 0.91 / 0.92, KSH 0.77 / 0.80 / 0.82, TSH 0.76 / 0.79 / 0.80, MLH 0.46 / 0.54 / 0.60,
+HDML 0.42 / 0.51 / 0.61, CGH 0.64 / 0.67 / 0.64, Top-RSBC 0.72 / 0.71 / 0.70, OPH 0.58 / 0.65 /
+0.71, RPH 0.69 / 0.72 / 0.73, AffHash (1,000 labelled points) 0.60 / 0.65 / 0.67: every
+supervised method above ITQ, ITQ above LSH. On one unshared core most fits take seconds to
+two minutes (TSH and FastH up to about 3.5); Top-RSBC and OPH (30,000 SGD steps) about 4.
 """
 from jhash.config import parse_arg
 from jhash.shallow import METHODS
