@@ -365,6 +365,23 @@ def test_ksh_spectral_direction_and_greedy_bits():
     assert loss[-1] < loss[0]  # the codes fit r S better than no code
 
 
+def test_ksh_spectral_direction_with_collinear_kernel_features():
+    """Rank-deficient Kbar (duplicated and nearly equal columns, as wide RBF kernels give): a finite
+    direction that attains scipy's leading generalised eigenvalue on the independent columns."""
+    from jhash.shallow import ksh
+
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(60, 5))
+    kbar = np.concatenate([base, base[:, :2], base[:, :1] + 1e-9 * rng.normal(size=(60, 1))], axis=1)
+    y = rng.integers(0, 3, 60)
+    r = np.where(y[:, None] == y[None, :], 1.0, -1.0) * 8
+    a = np.asarray(ksh.spectral_direction(jnp.asarray(kbar, jnp.float32), jnp.asarray(r, jnp.float32)), np.float64)
+    assert np.all(np.isfinite(a))
+    f = kbar @ a
+    w, _ = scipy.linalg.eigh(base.T @ r @ base, base.T @ base)
+    assert (f @ r @ f) / (f @ f) == pytest.approx(w[-1], rel=1e-3)
+
+
 def test_cosdish_omega_step_never_increases_and_gamma_step_is_the_sign_rule():
     from jhash.shallow import cosdish
 

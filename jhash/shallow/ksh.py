@@ -37,15 +37,21 @@ def smooth_sign(x):
     return 2.0 * jax.nn.sigmoid(x) - 1.0
 
 
-def spectral_direction(kbar, r):
-    """The leading generalised eigenvector of Kbar^T R Kbar a = lambda Kbar^T Kbar a (KSH eq. 8)."""
+def spectral_direction(kbar, r, rcond: float = 1e-6):
+    """The leading generalised eigenvector of Kbar^T R Kbar a = lambda Kbar^T Kbar a (KSH eq. 8).
+
+    Solved by whitening with the eigendecomposition B = Kbar^T Kbar = U D U^T restricted to the
+    eigenvalues above ``rcond`` times the largest (directions in which Kbar is null cannot change
+    Kbar a): with W = U_k D_k^{-1/2}, a = W v for v the leading eigenvector of W^T A W. Kernel
+    features are often nearly collinear (wide RBF kernels on CNN features), where a Cholesky
+    factor of B in float32 breaks down into NaN and every bit becomes constant."""
     a_mat = kbar.T @ r @ kbar
-    b_mat = kbar.T @ kbar + 1e-6 * jnp.trace(kbar.T @ kbar) / kbar.shape[1] * jnp.eye(kbar.shape[1])
-    chol = jnp.linalg.cholesky(b_mat)
-    c = jax.scipy.linalg.solve_triangular(chol, jax.scipy.linalg.solve_triangular(chol, a_mat, lower=True).T,
-                                          lower=True)  # L^-1 A L^-T (symmetric)
-    w, v = jnp.linalg.eigh(0.5 * (c + c.T))
-    return jax.scipy.linalg.solve_triangular(chol.T, v[:, -1], lower=False)
+    d, u = jnp.linalg.eigh(kbar.T @ kbar)
+    keep = d > rcond * jnp.max(d)
+    w_mat = u * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, d, 1.0)), 0.0)
+    c = w_mat.T @ a_mat @ w_mat
+    _, v = jnp.linalg.eigh(0.5 * (c + c.T))
+    return w_mat @ v[:, -1]
 
 
 def fit_bit(kbar, r, *, steps: int, lr: float):
