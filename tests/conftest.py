@@ -10,7 +10,10 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from jhash import metrics  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)
 
@@ -30,8 +33,6 @@ def shared_data():
 def digits():
     """The bundled digits, pixels scaled to [0, 1], as ``{part: (x (n, 64) float32, labels)}`` for the
     train, query and database parts of the digits protocol's split 0 (the shallow methods' tests)."""
-    import numpy as np
-
     import jhash.data as jdata
 
     ds = jdata.load("digits")
@@ -41,3 +42,13 @@ def digits():
         x, y = jdata.subset(ds, getattr(split, part))
         out[part] = (x.reshape(len(x), -1).astype(np.float32) / 16, y)
     return out
+
+
+def random_code_map(workdir):
+    """mAP@ALL of random 16-bit codes for a run's query and database labels (codes.npz): the chance
+    level a trained method must clearly beat."""
+    z = np.load(workdir / "codes.npz")
+    rng = np.random.default_rng(0)
+    q = np.where(rng.random((len(z["query_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
+    d = np.where(rng.random((len(z["database_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
+    return metrics.mean_average_precision(q, d, z["query_labels"], z["database_labels"])

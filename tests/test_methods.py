@@ -8,10 +8,10 @@ import pathlib
 
 import numpy as np
 import pytest
+from conftest import random_code_map
 
 from jhash import methods
 from jhash.config import apply_overrides, load_config
-from jhash.metrics import mean_average_precision
 from jhash.train import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -36,12 +36,6 @@ def method_config(method, *overrides):
                                "progress=false", "num_devices=1", *EXTRA.get(method, []), *overrides])
 
 
-def _random_code_map(workdir):
-    z = np.load(workdir / "codes.npz")
-    rng = np.random.default_rng(0)
-    q = np.where(rng.random((len(z["query_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
-    d = np.where(rng.random((len(z["database_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
-    return mean_average_precision(q, d, z["query_labels"], z["database_labels"])
 
 
 def test_every_method_has_a_config():
@@ -52,7 +46,7 @@ def test_every_method_has_a_config():
 @pytest.mark.parametrize("method", DEEP)
 def test_method_learns_on_tiny_data(method, tmp_path):
     results = train(method_config(method), tmp_path)
-    baseline = _random_code_map(tmp_path)
+    baseline = random_code_map(tmp_path)
     assert baseline < 0.15
     assert results["map@all"] > baseline + 0.2, (method, results["map@all"], baseline)
     assert results["distinct_db_codes"] > 50  # not collapsed to a few codes

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import random_code_map
 
 from jhash.config import apply_overrides, load_config
 from jhash.evaluate import restore_run
@@ -287,12 +288,6 @@ def digits_config(method, *overrides):
                                "progress=false", "num_devices=1", *EXTRA[method], *overrides])
 
 
-def random_code_map(workdir):
-    z = np.load(workdir / "codes.npz")
-    rng = np.random.default_rng(0)
-    q = np.where(rng.random((len(z["query_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
-    d = np.where(rng.random((len(z["database_labels"]), 16)) < 0.5, -1, 1).astype(np.int8)
-    return mean_average_precision(q, d, z["query_labels"], z["database_labels"])
 
 
 @pytest.mark.parametrize("method", ["cnnh", "ftdsh", "hbmp"])
