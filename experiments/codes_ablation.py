@@ -22,7 +22,7 @@ truncation.json.
 
 Quantization against binary codes (``--parts quant``): per code length one sweep (in
 ``--workdir/quant_bits=<q>``) of the ablation's method, the best binary method of
-experiments/results/deep_mnist.md (HashNet) and the quantizers DQN, DEPQ, DSQ, SPDAQ
+experiments/results/deep_mnist.md (HashNet; ``--binary-reference``) and the quantizers DQN, DEPQ, DSQ, SPDAQ
 (jhash/methods/, M log2 K = q), each with its defaults, over the seeds.
 
 Per run the table reads mAP@ALL and the evaluator's bit balance (mean over bits of
@@ -50,15 +50,23 @@ HEADS = ("fc", "ninh", "grouped")
 REGULARIZERS = ("none", "balance", "decorrelation", "both")
 
 
+def config_spec(args, bits: int, method: str, head: str | None = None) -> str:
+    """The config of one run: the built-in config of the method (what experiments/configs/<method>.py
+    holds) or, with --features, the built-in features config (experiments/configs/features.py), so
+    that the saved sweep spec does not depend on where the repository is. ``method`` and ``head``
+    may be sweep placeholders ("{method}", "{head}"); no head: the config's own (FC)."""
+    with_head = f",head={head}" if head else ""
+    if args.features:
+        return f"features:method={method},features={args.features},protocol={args.dataset},bits={bits}" + with_head
+    return f"method:{method}:dataset={args.dataset},bits={bits},cpu={'false' if args.full else 'true'}" + with_head
+
+
 def spec_for(args, bits: int) -> dict:
     """The sweep of one code length: seed outermost, then balance, decorrelation, head."""
     return {
-        # the built-in config of the method (what experiments/configs/<method>.py holds), so that the
-        # saved sweep spec does not depend on where the repository is
-        "config": f"method:{args.method}:dataset={args.dataset},bits={bits},cpu={'false' if args.full else 'true'}"
-                  ",head={head}",
+        "config": config_spec(args, bits, args.method, "{head}"),
         "grid": {"seed": args.seeds, "regularize.balance": [0.0, args.weight],
-                 "regularize.decorrelation": [0.0, args.weight], "head": list(HEADS)},
+                 "regularize.decorrelation": [0.0, args.weight], "head": list(args.heads)},
         "overrides": ([f"data_dir={args.data_dir}"] if args.data_dir else [])
                      + ["num_devices=1", "checkpoint_every=100000"] + [f"num_epochs={args.epochs}"] * bool(args.epochs),
     }
@@ -67,14 +75,12 @@ def spec_for(args, bits: int) -> dict:
 def scalable_spec(args) -> dict:
     """The weighted-bits sweep: DPSH with head=weighted at --scalable-bits, one run per seed."""
     spec = spec_for(args, args.scalable_bits)
-    spec["config"] = spec["config"].replace("{head}", "weighted")
+    spec["config"] = config_spec(args, args.scalable_bits, args.method, "weighted")
     spec["grid"] = {"seed": args.seeds}
     return spec
 
 
 QUANT = ("dqn", "depq", "dsq", "spdaq")
-# the best binary method of experiments/results/deep_mnist.md (HashNet), next to the ablation's method
-BINARY_REFERENCE = "hashnet"
 
 
 def quant_spec(args, bits: int) -> dict:
@@ -82,8 +88,8 @@ def quant_spec(args, bits: int) -> dict:
     method (the ablation's method, the best binary method, the four quantizers) and the seeds,
     each with its own defaults and the same network, budget and split as the main part."""
     spec = spec_for(args, bits)
-    spec["config"] = spec["config"].replace(f"method:{args.method}:", "method:{method}:").replace(",head={head}", "")
-    binary = [args.method] + [BINARY_REFERENCE] * (BINARY_REFERENCE != args.method)
+    spec["config"] = config_spec(args, bits, "{method}")
+    binary = [args.method] + [args.binary_reference] * (args.binary_reference != args.method)
     spec["grid"] = {"seed": args.seeds, "method": binary + list(QUANT)}
     return spec
 
@@ -213,22 +219,48 @@ def _command_line() -> str:
     return " ".join(kept)
 
 
+def setting(args) -> tuple[str, int]:
+    """What the runs train, in words, and the width d of the features the hash head sees."""
+    if args.features:
+        from jhash import features
+
+        meta = features.read_meta(args.features)
+        model = meta.get("model", {})
+        if meta.get("from") == "run":  # a backbone trained here, on the training split only
+            source = (f"the `{model.get('name')}` network trained by {meta.get('method', '?').upper()} on the "
+                      f"{meta.get('trained_on', '?')} (its queries unseen; run `{pathlib.Path(meta['workdir']).name}`)")
+        else:
+            source = f"`{model.get('name', '?')}` " + (f"with the weights of `{pathlib.Path(model['weights']).name}`"
+                                                        if model.get("weights") else "with random weights")
+        return (f"on the {meta['dim']}-d features of {meta.get('source_dataset', args.dataset)} cached from {source} "
+                f"(`{args.features}`, experiments/extract_features.py); the hash head alone is trained on them "
+                "(`jhash.config.features_config`: MLP with no hidden layer, Adam lr 1e-3, batch 64, "
+                f"{args.epochs or 50} epochs)", int(meta["dim"]))
+    from jhash.config import experiment_config
+
+    model = experiment_config(args.method, dataset=args.dataset, bits=32, cpu=not args.full).model
+    budget = "full configs" if args.full else "CPU-sized configs (cpu=true)"
+    return (f"on the shared network and budget ({budget}, `jhash.config.experiment_config`; Adam lr 1e-3)",
+            int(model.get("dense", (model.get("hidden") or (0,))[-1])))
+
+
 def write_table(args, path: pathlib.Path) -> None:
     rows = collect(args)
-    budget = "full configs" if args.full else "CPU-sized configs (cpu=true)"
+    trained, d = setting(args)
     lines = [
-        f"# Hash heads and code regularizers on {args.dataset}",
+        f"# Hash heads and code regularizers on {args.dataset}" + (" (cached features)" if args.features else ""),
         "",
         "Made by `python experiments/codes_ablation.py " + _command_line() + "` (work dirs in "
         f"`{args.workdir}`).",
         "",
-        f"{args.method.upper()} with its defaults on protocol `{args.dataset}`, the shared network and budget "
-        f"({budget}, `jhash.config.experiment_config`; Adam lr 1e-3), split of seed 0 for every run, seeds "
+        f"{args.method.upper()} with its defaults, protocol `{args.dataset}`, {trained}; split of seed 0 for every "
+        "run, seeds "
         + ", ".join(map(str, args.seeds)) + " for the initialisation and the data order; mean ± std over the "
         "seeds that finished (n = their number when fewer than " + str(len(args.seeds)) + "). Heads "
         "(`config.model.head`, jhash/models/heads.py): `fc` one dense layer; `ninh` NINH's divide-and-encode "
-        "(the 256 features cut into q slices, slice i -> bit i); `grouped` 4 sub-networks (hidden layer of "
-        "256/4 units, ReLU) of q/4 bits each over the shared trunk. Regularizers (`config.regularize`, "
+        f"(the {d} features cut into q slices, slice i -> bit i); `grouped` 4 sub-networks (hidden layer of "
+        f"{d}/4 units, ReLU) of q/4 bits each over the shared {'features' if args.features else 'trunk'}. "
+        "Regularizers (`config.regularize`, "
         f"jhash/methods/base.py `regularized`, on tanh(u), weight {args.weight:g} each): balance = mean over bits "
         "of (batch mean of the bit)^2; decorrelation = mean over bit pairs of (T^T T / n - I)^2.",
         "",
@@ -246,7 +278,7 @@ def write_table(args, path: pathlib.Path) -> None:
         lines += [f"## {bits} bits", "",
                   "| head | regularizer | mAP@ALL | precision@r2 | balance | correlation | train s |",
                   "|---|---|---|---|---|---|---|"]
-        for head in HEADS:
+        for head in args.heads:
             for reg in REGULARIZERS:
                 rs = rows.get((bits, head, reg), [])
                 if not rs:
@@ -292,7 +324,8 @@ def scalable_table(args) -> list[str]:
     return lines
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, with --bits, --seeds, --heads and --parts as lists and --workdir filled in."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--data-dir", default="")
@@ -308,16 +341,33 @@ def main(argv=None):
     p.add_argument("--parts", default="main,scalable,quant",
                    help="main (heads x regularizers), scalable (weighted bits), quant (quantizers vs binary codes)")
     p.add_argument("--scalable-bits", type=int, default=32)
+    p.add_argument("--features", default="",
+                   help="train on this feature file (experiments/extract_features.py) instead of the images: the "
+                        "hash head alone on the cached features (jhash.config.features_config); --dataset names "
+                        "the source dataset's protocol")
+    p.add_argument("--heads", default=",".join(HEADS), help="the hash heads of the main part")
+    p.add_argument("--binary-reference", default="hashnet",
+                   help="the binary method next to --method in the quantization part (default: HashNet, the best "
+                        "binary method of experiments/results/deep_mnist.md)")
     p.add_argument("--table-only", action="store_true", help="write the table from the finished runs, train nothing")
     args = p.parse_args(argv)
     args.bits = [int(b) for b in args.bits.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.heads = args.heads.split(",")
+    if set(args.heads) - set(HEADS):
+        raise ValueError(f"--heads takes {', '.join(HEADS)}, got {args.heads}")
     args.workdir = args.workdir or f"runs/codes_{args.dataset}"
-    out = pathlib.Path(args.out or REPO / f"experiments/results/codes_{args.dataset}.md")
-    parts = args.parts.split(",")
-    unknown = sorted(set(parts) - {"main", "scalable", "quant"})
+    args.parts = args.parts.split(",")
+    unknown = sorted(set(args.parts) - {"main", "scalable", "quant"})
     if unknown:
         raise ValueError(f"--parts takes main, scalable and/or quant, got {unknown}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = pathlib.Path(args.out or REPO / f"experiments/results/codes_{args.dataset}.md")
+    parts = args.parts
 
     def logger(prefix):
         def log(message):

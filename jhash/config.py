@@ -112,6 +112,36 @@ def method_config(method: str, *, dataset: str = "mnist"):
     return get_config
 
 
+def features_config(arg=None) -> ml_collections.ConfigDict:
+    """Any method's hash head on cached backbone features (:mod:`jhash.features`, feature-extraction mode).
+
+    ``arg`` names the method, the feature file (written by ``experiments/extract_features.py``),
+    the protocol of the source dataset (so that the split is the one the same ``split_seed``
+    draws on the images), the code length and the hash head (``head=fc|ninh|grouped|weighted``,
+    as in :func:`method_config`). The model is an MLP on the features (``hidden=()``: the hash
+    head alone, for ``fc`` a linear map of the features; ``hidden=(1024,)``: one ReLU layer
+    first), trained with Adam (lr 1e-3), batch 64, ``epochs`` epochs (default 50). The method's
+    hyperparameters are its defaults (``config.<method>``). ``load_config('features:ARG')``
+    and ``experiments/configs/features.py:ARG`` both give this config."""
+    from jhash import methods
+
+    args = parse_arg(arg, method="dpsh", features="", protocol="", bits=32, hidden=(), epochs=50, head="fc")
+    if not args.features:
+        raise ValueError("the features config needs features=PATH (an .npz written by experiments/extract_features.py)")
+    if not args.protocol:
+        raise ValueError("the features config needs protocol=NAME, the source dataset's protocol (e.g. cifar10) "
+                         "or custom:...")
+    c = base_config()
+    c.method, c.dataset, c.protocol, c.bits = args.method, args.features, args.protocol, args.bits
+    c.model = {"name": "mlp", "hidden": tuple(args.hidden)}
+    if args.head != "fc":
+        c.model.update({"head": args.head, "head_groups": 4, "head_hidden": 0})
+    c.batch_size = 64
+    c.num_epochs = args.epochs
+    c[args.method] = methods.get_method(args.method).defaults()
+    return c
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
 
@@ -158,8 +188,11 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``.
 
     ``method:NAME[:arg]`` is the built-in config of a method (:func:`method_config`; what each
-    ``experiments/configs/NAME.py`` holds), for installs without the experiments folder.
+    ``experiments/configs/NAME.py`` holds), for installs without the experiments folder;
+    ``features:arg`` is :func:`features_config` (``experiments/configs/features.py``).
     """
+    if spec.startswith("features:"):
+        return features_config(spec[len("features:"):] or None)
     if spec.startswith("method:"):
         name, _, arg = spec[len("method:"):].partition(":")
         from jhash import methods

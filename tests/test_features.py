@@ -86,3 +86,16 @@ def test_bad_requests_are_clear_errors(tmp_path):
         features.save(tmp_path / "f.txt", np.zeros((len(ds), 2)), ds, {})
     with pytest.raises(ValueError, match="needs features=PATH"):
         load_config(str(REPO / "experiments/configs/features.py") + ":method=dpsh")
+
+
+def test_the_features_config_is_built_in_and_takes_a_head():
+    arg = "method=dqn,features=f.npz,protocol=cifar10,bits=16,head=ninh,epochs=7"
+    built_in, from_file = load_config("features:" + arg), load_config(str(REPO / "experiments/configs/features.py") + ":" + arg)
+    assert built_in.to_dict() == from_file.to_dict()
+    assert (built_in.method, built_in.dataset, built_in.protocol, built_in.bits, built_in.num_epochs) == (
+        "dqn", "f.npz", "cifar10", 16, 7)
+    assert built_in.model.to_dict() == {"name": "mlp", "hidden": (), "head": "ninh", "head_groups": 4, "head_hidden": 0}
+    assert "dqn" in built_in and load_config("features:features=f.npz,protocol=cifar10").model.to_dict() == {
+        "name": "mlp", "hidden": ()}
+    with pytest.raises(ValueError, match="needs protocol=NAME"):
+        load_config("features:features=f.npz")

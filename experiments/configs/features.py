@@ -2,10 +2,11 @@
 
 The argument names the method, the feature file (written by experiments/extract_features.py),
 the protocol of the source dataset (so the split is the one the same split_seed draws on the
-images) and the code length; the model is an MLP on the features (``hidden=()``: the hash
-layer alone, a linear map of the features; ``hidden=(1024,)``: one ReLU layer first), trained
+images), the code length and the hash head (``head=fc|ninh|grouped|weighted``); the model is an
+MLP on the features (``hidden=()``: the hash head alone, for fc a linear map of the features; ``hidden=(1024,)``: one ReLU layer first), trained
 with Adam (lr 1e-3), batch 64, ``epochs`` epochs. The method's hyperparameters are its
-defaults (``config.<method>``), as in its own config file.
+defaults (``config.<method>``), as in its own config file. The same config is built in as
+``--config features:ARG`` (jhash.config.features_config).
 
 Run (from the repository root):
   python experiments/extract_features.py --workdir runs/dpsh-cifar10 --out runs/feats/cifar10-cnn.npz
@@ -18,20 +19,6 @@ Pretrained weights instead of a trained run (see experiments/convert_weights.py)
 
 Measured (experiments/results/features_cifar10.md, CIFAR-10 (JPEG), 2-core CPU): see that file.
 """
-from jhash import methods
-from jhash.config import base_config, parse_arg
+from jhash.config import features_config
 
-
-def get_config(arg=None):
-    args = parse_arg(arg, method="dpsh", features="", protocol="", bits=32, hidden=(), epochs=50)
-    if not args.features:
-        raise ValueError("features.py needs features=PATH (an .npz written by experiments/extract_features.py)")
-    if not args.protocol:
-        raise ValueError("features.py needs protocol=NAME, the source dataset's protocol (e.g. cifar10) or custom:...")
-    c = base_config()
-    c.method, c.dataset, c.protocol, c.bits = args.method, args.features, args.protocol, args.bits
-    c.model = {"name": "mlp", "hidden": tuple(args.hidden)}
-    c.batch_size = 64
-    c.num_epochs = args.epochs
-    c[args.method] = methods.get_method(args.method).defaults()
-    return c
+get_config = features_config
