@@ -227,8 +227,14 @@ def setting(args) -> tuple[str, int]:
         meta = features.read_meta(args.features)
         model = meta.get("model", {})
         if meta.get("from") == "run":  # a backbone trained here, on the training split only
+            run = pathlib.Path(meta["workdir"])
             source = (f"the `{model.get('name')}` network trained by {meta.get('method', '?').upper()} on the "
-                      f"{meta.get('trained_on', '?')} (its queries unseen; run `{pathlib.Path(meta['workdir']).name}`)")
+                      f"{meta.get('trained_on', '?')} (its queries unseen; run `{run.name}`")
+            if (run / "metrics.json").exists() and (run / "config.json").exists():  # the run is at hand
+                config, metrics = (json.loads((run / f).read_text()) for f in ("config.json", "metrics.json"))
+                source += (f": {config['num_epochs']} epochs, its own {config['bits']}-bit codes mAP@ALL "
+                           f"{metrics['map@all']:.4f}")
+            source += ")"
         else:
             source = f"`{model.get('name', '?')}` " + (f"with the weights of `{pathlib.Path(model['weights']).name}`"
                                                         if model.get("weights") else "with random weights")

@@ -1,10 +1,12 @@
 """experiments/codes_ablation.py: the runs it asks for (images or cached features) and the table it writes."""
+import json
 import pathlib
 import runpy
 
 import numpy as np
 import pytest
 
+from jhash import data as jdata
 from jhash import features, sweep
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -81,3 +83,24 @@ def test_unknown_heads_and_parts_are_refused(ablation):
         ablation["main"](["--heads", "fc,dense", "--table-only"])
     with pytest.raises(ValueError, match="--parts takes main, scalable and/or quant"):
         ablation["main"](["--parts", "all", "--table-only"])
+
+
+def test_the_table_says_which_backbone_made_the_features(ablation, tmp_path):
+    """A feature file from a run trained here names the run, its epochs and its own mAP when the run is at hand."""
+    ds = jdata.load("digits")
+    run = tmp_path / "backbone"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"num_epochs": 30, "bits": 32}))
+    (run / "metrics.json").write_text(json.dumps({"map@all": 0.28501}))
+    meta = {"from": "run", "workdir": str(run), "model": {"name": "cnn"}, "method": "dpsh",
+            "trained_on": "digits split, split_seed 0"}
+    features.save(tmp_path / "f.npz", np.zeros((len(ds), 5), np.float32), ds, meta)
+    text, dim = ablation["setting"](_args(ablation, "--features", str(tmp_path / "f.npz"), "--dataset", "digits"))
+    assert dim == 5
+    assert ("the 5-d features of digits cached from the `cnn` network trained by DPSH on the digits split, "
+            "split_seed 0 (its queries unseen; run `backbone`: 30 epochs, its own 32-bit codes mAP@ALL 0.2850)") in text
+    (run / "metrics.json").unlink()  # the run moved away: the table still names it
+    text, _ = ablation["setting"](_args(ablation, "--features", str(tmp_path / "f.npz"), "--dataset", "digits"))
+    assert "(its queries unseen; run `backbone`)" in text
+    # Images: the trunk's width is the dataset's network's (mnist: dense 256).
+    assert ablation["setting"](_args(ablation, "--dataset", "mnist"))[1] == 256
