@@ -115,7 +115,9 @@ def quant_table(args) -> list[str]:
                   f"quantizer distance with M codebooks of K words, M log2 K = {bits} bits per database item "
                   "(jhash.quantization, jhash/evaluate.py). Code statistics: balance / correlation of the binary "
                   "database codes as above; for a quantizer, codebook usage = fraction of the M x K codewords "
-                  "that some database item uses.", "",
+                  "that some database item uses. SPDAQ is asymmetric, as ADSH: the database items that are "
+                  "training items keep the codes it learned from their labels (jhash/methods/spdaq.py), the other "
+                  "items are encoded from the network; every other method encodes every database item.", "",
                   "| method | kind | mAP@ALL | balance | correlation | codebook usage | train s |",
                   "|---|---|---|---|---|---|---|"]
         for method in sorted(by_method, key=lambda m: (m in QUANT, m)):
