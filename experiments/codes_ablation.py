@@ -25,6 +25,13 @@ Quantization against binary codes (``--parts quant``): per code length one sweep
 experiments/results/deep_mnist.md (HashNet; ``--binary-reference``) and the quantizers DQN, DEPQ, DSQ, SPDAQ
 (jhash/methods/, M log2 K = q), each with its defaults, over the seeds.
 
+Feature-extraction mode (``--features FILE``, e.g. experiments/results/codes_cifar10.md): every
+part trains the hash head alone on a cached feature file (experiments/extract_features.py,
+jhash.config.features_config) instead of the network on the images; ``--dataset`` names the
+source dataset's protocol, so the split is the one drawn on the images. The table names the
+backbone the file came from (a run trained here: its epochs and its own mAP; or a model and
+its weights file).
+
 Per run the table reads mAP@ALL and the evaluator's bit balance (mean over bits of
 |mean of the bit| over the database codes: 0 = every bit +1 on half of the items) from
 metrics.json, and computes the bit correlation (mean |Pearson correlation| over pairs of
