@@ -90,6 +90,14 @@ def experiment_config(method: str, *, dataset: str, bits: int, cpu: bool = False
     return c
 
 
+def set_head(c: ml_collections.ConfigDict, head: str) -> None:
+    """Puts the hash head ``head`` (:mod:`jhash.models.heads`) on ``c.model``; a head other than FC also gets
+    ``model.head_groups`` (4) and ``model.head_hidden`` (0: features / groups) for overriding. FC, the
+    models' default, leaves ``c.model`` as it was."""
+    if head != "fc":
+        c.model.update({"head": head, "head_groups": 4, "head_hidden": 0})
+
+
 def method_config(method: str, *, dataset: str = "mnist"):
     """The ``get_config(arg)`` of a method's config file: :func:`experiment_config` for the dataset, bits and
     ``cpu`` given in ``arg`` (default ``dataset``, 32 bits, full size), plus the method's defaults in
@@ -104,8 +112,7 @@ def method_config(method: str, *, dataset: str = "mnist"):
 
         args = parse_arg(arg, dataset=dataset, bits=32, cpu=False, head="fc")
         c = experiment_config(method, dataset=args.dataset, bits=args.bits, cpu=args.cpu)
-        if args.head != "fc":
-            c.model.update({"head": args.head, "head_groups": 4, "head_hidden": 0})
+        set_head(c, args.head)
         c[method] = methods.get_method(method).defaults()
         return c
 
@@ -134,8 +141,7 @@ def features_config(arg=None) -> ml_collections.ConfigDict:
     c = base_config()
     c.method, c.dataset, c.protocol, c.bits = args.method, args.features, args.protocol, args.bits
     c.model = {"name": "mlp", "hidden": tuple(args.hidden)}
-    if args.head != "fc":
-        c.model.update({"head": args.head, "head_groups": 4, "head_hidden": 0})
+    set_head(c, args.head)
     c.batch_size = 64
     c.num_epochs = args.epochs
     c[args.method] = methods.get_method(args.method).defaults()
