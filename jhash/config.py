@@ -23,6 +23,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.data_dir = ""               # local files (e.g. ../shared/data); "" = the source's default
     c.protocol = ""               # a name known to jhash.data.get_protocol; "" = the dataset's own
     c.split_seed = 0              # seed of the query/train/database split
+    c.split_file = ""             # an .npz with query/train/database position arrays: run on exactly that split
+    c.image_size = 0              # side of the square images the model sees (e.g. 224); 0 = the dataset's own size
+    c.data = ml_collections.ConfigDict({  # the input pipeline (jhash.data.pipeline, jhash.data.images)
+        "workers": -1,            # grain worker processes; -1 = the CPU count for images read from files,
+                                  # 0 (a prefetching thread) for arrays in memory
+        "prefetch": 2,            # batches prefetched per worker
+        "train_crop": "random",   # with image_size: random (resize, random crop, flip) | random_resized | center
+        "resize": 0,              # with image_size: shorter side before the crop; 0 = image_size * 8 / 7
+        "check_files": True,      # check that every listed image file exists and opens before training
+        "image_key": "",          # TFDS: the image feature ("" = the first Image feature)
+        "label_key": "",          # TFDS: the label feature ("" = 'label' or 'labels'/'objects' class labels)
+    })
     c.validation = 0              # training items held out (not trained on) as validation queries for model
                                   # selection, ranked against the rest of the training set; never the query set
     c.bits = 32

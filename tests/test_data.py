@@ -361,8 +361,11 @@ def test_npz_source(tmp_path):
 
 
 def test_load_dispatch_errors(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*cifar10.*digits.*mnist"):
+    # any other name goes to TFDS (with data_dir as its data_dir); a name TFDS does not know either:
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*cifar10.*digits.*mnist.*TFDS"):
         jd.load("imagenet", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown local dataset 'imagenet'"):
+        jd.load("imagenet", data_dir=tmp_path, source="local")
     with pytest.raises(ValueError, match="unknown source"):
         jd.load("mnist", source="ftp")
     with pytest.raises(FileNotFoundError, match="data_dir"):
@@ -395,7 +398,12 @@ def test_import_is_cheap():
 def test_declared_protocols():
     P = jd.PROTOCOLS
     assert set(P) == {"cifar10", "cifar10_54k", "cifar10_50k", "mnist", "fashion_mnist", "digits",
-                      "nus_wide_21", "ms_coco", "imagenet100"}  # fmt: skip
+                      "nus_wide_21", "ms_coco", "imagenet100",
+                      "lists", "lists:nuswide_21", "lists:coco", "lists:imagenet100", "lists:cifar10"}  # fmt: skip
+    # the list protocols take the lists' split; they differ in the literature's mAP cut-off
+    assert {k: P[k].map_k for k in P if P[k].given} == {"lists": None, "lists:nuswide_21": 5000, "lists:coco": 5000,
+                                                       "lists:imagenet100": 1000, "lists:cifar10": None}
+    assert jd.get_protocol("imagelist:/any/dir") is P["lists"]
     sizes = {k: (p.n_query, p.n_train, p.n_database, p.map_k) for k, p in P.items()}
     assert sizes["cifar10"] == (1000, 5000, 59000, None)
     assert sizes["cifar10_54k"] == (1000, 5000, 54000, None)

@@ -1,4 +1,5 @@
-"""Data: sources (embedded digits, local files, TFDS), retrieval protocols, batching.
+"""Data: sources (embedded digits, local files, the literature's split lists, TFDS), retrieval protocols,
+the streaming input pipeline (grain).
 
     ds = jhash.data.load('cifar10', data_dir='../shared/data')
     split = jhash.data.make_split(ds, jhash.data.get_protocol('cifar10'), seed=0)
@@ -7,7 +8,9 @@
 """
 
 from jhash.data.dataset import Dataset
-from jhash.data.pipeline import batch_indices, iterate_batches, steps_per_epoch, to_float
+from jhash.data.images import ImageArray
+from jhash.data.lists import check_image_files, load_image_list, split_from_file
+from jhash.data.pipeline import BatchReader, batch_indices, iterate_batches, num_workers, steps_per_epoch, stream, to_float
 from jhash.data.protocols import (
     PROTOCOLS,
     Protocol,
@@ -35,6 +38,13 @@ from jhash.data.sources import (
 )
 
 __all__ = [
+    "BatchReader",
+    "ImageArray",
+    "check_image_files",
+    "load_image_list",
+    "num_workers",
+    "split_from_file",
+    "stream",
     "CIFAR10_CLASSES",
     "DATASETS",
     "PROTOCOLS",

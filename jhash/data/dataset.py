@@ -1,9 +1,11 @@
-"""The in-memory `Dataset` every source returns and every protocol splits.
+"""The `Dataset` every source returns and every protocol splits.
 
-A dataset is a pair of arrays held whole in host memory (the retrieval protocols of
-the hashing literature need random access to all of it to draw queries, training
-points and the database), plus the flags that say which items came from the official
-test split. It is validated on construction so that a bad file fails loudly at load
+A dataset is a pair of arrays (the retrieval protocols of the hashing literature need
+random access to all of it to draw queries, training points and the database), plus the
+flags that say which items came from the official test split and, for sources that come
+with their own split (the literature's list files), that split. The labels are held in
+host memory; the images either as a uint8 array or, for datasets larger than memory, as
+a lazy :class:`jhash.data.images.ImageArray` that decodes an item when it is indexed. It is validated on construction so that a bad file fails loudly at load
 time rather than as a silent NaN or an out-of-range gather inside a jitted step.
 """
 
@@ -14,6 +16,8 @@ import functools
 import hashlib
 
 import numpy as np
+
+from jhash.data.images import ImageArray
 
 __all__ = ["Dataset"]
 
@@ -31,12 +35,16 @@ class Dataset:
 
     Attributes:
       name: a short name, e.g. ``"cifar10"``; used in manifests and error messages.
-      x: images ``(n, H, W, C)`` uint8 (float32 images are accepted too) or features
+      x: images ``(n, H, W, C)`` uint8 (float32 images are accepted too), a lazy
+        :class:`jhash.data.images.ImageArray` of images read from disk on demand, or features
         ``(n, d)`` float32 (other real dtypes are converted to float32).
       y: labels: class ids ``(n,)`` int32, or multi-hot ``(n, num_classes)`` uint8.
       num_classes: the number of classes (for multi-hot labels, ``y.shape[1]``).
       is_test: bool ``(n,)``, True for items from the official test split, or None
         when the source has no such split.
+      given_split: the source's own split, ``{"query": ..., "train": ..., "database": ...}``
+        int64 position arrays (the literature's list files), or None; the ``lists``
+        protocol (:func:`jhash.data.make_split`) takes it as it is.
 
     The arrays are stored as read-only views, so `fingerprint` (computed once and
     cached) stays valid.
@@ -47,6 +55,7 @@ class Dataset:
     y: np.ndarray
     num_classes: int
     is_test: np.ndarray | None = None
+    given_split: dict | None = None
 
     def __post_init__(self):
         def fail(arg, msg):
@@ -54,14 +63,17 @@ class Dataset:
 
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Dataset: argument 'name' must be a non-empty string, got {self.name!r}")
-        x = np.asarray(self.x)
+        lazy = isinstance(self.x, ImageArray)
+        x = self.x if lazy else np.asarray(self.x)
         y = np.asarray(self.y)
         if x.ndim not in (2, 4):
             fail("x", f"must be images (n, H, W, C) or features (n, d); got shape {x.shape} (ndim {x.ndim})")
         n = x.shape[0]
         if n == 0:
             fail("x", "is empty (0 items)")
-        if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.number)):
+        if lazy:
+            pass  # read on demand: decoded, converted and checked item by item
+        elif x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.number)):
             fail("x", f"must be numeric, got dtype {x.dtype}")
         if np.issubdtype(x.dtype, np.complexfloating):
             fail("x", f"must be real, got dtype {x.dtype}")
@@ -72,7 +84,7 @@ class Dataset:
                 x = x.astype(np.float32, copy=False)
         else:
             x = x.astype(np.float32, copy=False)
-        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        if not lazy and np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
             bad = int(np.count_nonzero(~np.isfinite(x).reshape(n, -1).all(axis=1)))
             fail("x", f"contains NaN or inf values (in {bad} of {n} items)")
 
@@ -115,7 +127,15 @@ class Dataset:
                 t = t.astype(np.bool_)
             t = _readonly(t)
 
-        object.__setattr__(self, "x", _readonly(x))
+        if self.given_split is not None:
+            parts = {}
+            for key in ("query", "train", "database"):
+                a = np.asarray(self.given_split.get(key, ()))
+                if a.ndim != 1 or not len(a) or not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= n:
+                    fail("given_split", f"{key!r} must be a non-empty 1-D array of positions in [0, {n})")
+                parts[key] = _readonly(a.astype(np.int64))
+            object.__setattr__(self, "given_split", parts)
+        object.__setattr__(self, "x", x if lazy else _readonly(x))
         object.__setattr__(self, "y", _readonly(y))
         object.__setattr__(self, "num_classes", c)
         object.__setattr__(self, "is_test", t)
@@ -143,8 +163,14 @@ class Dataset:
     def fingerprint(self) -> str:
         """sha256 hex digest of x, y and is_test (bytes, shapes and dtypes)."""
         h = hashlib.sha256(b"jhash.Dataset.v1\0")
-        for key, a in (("x", self.x), ("y", self.y), ("is_test", self.is_test)):
+        parts = [("x", self.x), ("y", self.y), ("is_test", self.is_test)]
+        if self.given_split is not None:  # (absent from the v1 hash, so older fingerprints stay valid)
+            parts += [(f"given_{k}", v) for k, v in self.given_split.items()]
+        for key, a in parts:
             h.update(key.encode() + b"\0")
+            if isinstance(a, ImageArray):  # what the lazy items are, not their pixels (never all read)
+                h.update(f"lazy\0{a.identity()}\0".encode())
+                continue
             if a is None:
                 h.update(b"None\0")
                 continue

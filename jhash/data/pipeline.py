@@ -1,19 +1,32 @@
-"""Host-side batching whose order is a pure function of (seed, step).
+"""The input pipeline: batches whose content is a pure function of (seed, step), streamed by grain.
 
 Epoch ``e`` visits the items in the order ``np.random.default_rng([seed, e]).permutation(n)``
 and the last ``n % batch_size`` items of every epoch are dropped, so every batch has the
 same static shape and step ``s`` holds the same items whether training ran from step 0
 or resumed from a checkpoint at step ``s``.
+
+:func:`stream` turns such a schedule into a grain pipeline (``grain.MapDataset`` over the
+steps, one element per batch): a batch is gathered, decoded (for a lazy
+:class:`jhash.data.images.ImageArray`: read, resized and cropped per item; random training
+crops drawn from ``default_rng([seed, step, 1])``, so they too are a pure function of the
+step) and made model-ready (:func:`to_float`) in grain's worker processes for datasets read
+from files, or by a prefetching thread for arrays already in memory (copying them into
+workers would only cost memory), and prefetched so the device does not wait in steady state.
+Host memory holds the prefetched batches, never the dataset.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+import os
+from typing import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["batch_indices", "iterate_batches", "steps_per_epoch", "to_float"]
+from jhash.data.images import ImageArray
+
+__all__ = ["BatchReader", "batch_indices", "iterate_batches", "num_workers", "steps_per_epoch", "stream",
+           "to_float"]
 
 
 def _check_int(name: str, v, minimum: int) -> int:
@@ -59,7 +72,8 @@ def iterate_batches(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Yields ``{'x': x[idx], 'y': y[idx], 'index': idx}`` for steps start_step, start_step+1, ...
 
-    Endless when `num_steps` is None. `y` may be None (then no ``'y'`` key).
+    Endless when `num_steps` is None. `y` may be None (then no ``'y'`` key). ``x`` stays as it
+    is (uint8 images stay uint8); :func:`stream` is the trainer's model-ready, prefetched form.
     """
     n = len(x)
     if y is not None and len(y) != n:
@@ -76,6 +90,84 @@ def iterate_batches(
             batch["y"] = y[idx]
         yield batch
         step += 1
+
+
+class BatchReader:
+    """``reader(step) -> batch``: the model-ready batch of a step (picklable, so grain workers can run it).
+
+    Args:
+      x: the dataset's items (an array or a lazy :class:`ImageArray`), indexed by dataset position.
+      y: their labels, or None.
+      positions: the dataset positions the schedule's indices refer to (e.g. the training set).
+      indices: ``indices(step) -> positions[...]`` indices of the step's items (int array).
+      seed: for the random training crops of an :class:`ImageArray`.
+      crop: ``None`` (the evaluation view) or a training crop of :data:`jhash.data.images.TRAIN_CROPS`.
+      pad_to: pad the last, shorter batch with zeros to this size (evaluation; the key
+        ``'valid'`` says how many rows are real).
+    """
+
+    def __init__(self, x, y, positions, indices: Callable[[int], np.ndarray], *, seed: int = 0,
+                 crop: str | None = None, pad_to: int | None = None):
+        self.x, self.y, self.positions, self.indices = x, y, np.asarray(positions), indices
+        self.seed, self.crop, self.pad_to = seed, crop, pad_to
+
+    def __call__(self, step: int) -> dict:
+        step = int(step)
+        idx = np.asarray(self.indices(step))
+        pos = self.positions[idx]
+        if isinstance(self.x, ImageArray) and self.crop is not None:
+            rng = np.random.default_rng([self.seed, step, 1])
+            x = np.stack([self.x.train_item(p, rng, self.crop) for p in pos])
+        else:
+            x = self.x[pos]
+        batch = {"x": to_float(x), "index": idx.astype(np.int32)}
+        if self.y is not None:
+            batch["y"] = np.asarray(self.y[pos])
+        if self.pad_to is not None:
+            pad = self.pad_to - len(idx)
+            batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) if pad else v
+                     for k, v in batch.items()}
+            batch["valid"] = np.int32(len(idx))
+        return batch
+
+
+def num_workers(x, workers: int) -> int:
+    """Worker processes for ``x``: ``workers`` >= 0 as given; -1 = the CPU count for a lazy
+    :class:`ImageArray` (decoding is the work), 0 for arrays in memory."""
+    if workers < -1:
+        raise ValueError(f"config.data.workers must be -1 (auto) or >= 0, got {workers}")
+    if workers == -1:
+        return (os.cpu_count() or 1) if isinstance(x, ImageArray) else 0
+    return workers
+
+
+def stream(reader: BatchReader, start: int, stop: int, *, workers: int = 0, prefetch: int = 2) -> Iterator[dict]:
+    """The batches ``reader(s)`` for s in [start, stop), in order, from a grain pipeline.
+
+    ``workers`` > 0: grain worker processes (``mp_prefetch``), each holding ``prefetch``
+    batches; 0: a thread of this process prefetches ``prefetch`` batches.
+    """
+    import grain
+
+    if stop <= start:
+        return iter(())
+    ds = grain.MapDataset.range(start, stop).map(reader)
+    if workers > 0:
+        _absl_flags_parsed()
+        it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)).mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=max(1, prefetch)))
+    else:
+        it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if prefetch else 0, prefetch_buffer_size=prefetch))
+    return iter(it)
+
+
+def _absl_flags_parsed() -> None:
+    """grain's worker processes read absl flags; a program that never parsed them (any library user) must
+    mark them parsed first, or grain fails with UnparsedFlagAccessError."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
 
 
 def to_float(x):

@@ -63,6 +63,7 @@ class Protocol:
     map_k: int | None = None  # None: mAP over the whole database (mAP@ALL)
     description: str = ""
     reference: str = ""
+    given: bool = False  # take the dataset's own split (its list files) instead of drawing one
 
     def __post_init__(self):
         def fail(msg):
@@ -73,7 +74,7 @@ class Protocol:
         if self.database not in ("rest", "rest_minus_train", "train"):
             fail(f"database must be 'rest', 'rest_minus_train' or 'train', got {self.database!r}")
         for f in ("n_query", "n_train"):
-            if getattr(self, f) < 1:
+            if getattr(self, f) < (0 if self.given else 1):
                 fail(f"{f} must be >= 1, got {getattr(self, f)}")
         for f in ("n_database", "query_per_class", "train_per_class", "map_k"):
             v = getattr(self, f)
@@ -178,6 +179,32 @@ PROTOCOLS: dict[str, Protocol] = {
 }  # fmt: skip
 
 
+def _lists(name: str, map_k: int | None, sizes: str, reference: str) -> Protocol:
+    return Protocol(f"lists:{name}" if name else "lists", "imagelist", n_query=0, n_train=0, n_database=None,
+                    map_k=map_k, given=True, reference=reference,
+                    description=f"the split of the dataset's list files (test.txt = queries, train.txt, database.txt)"
+                    f"{sizes}; {'mAP@ALL' if map_k is None else f'mAP@{map_k}'}.")
+
+
+#: The literature's split lists (dataset ``imagelist:DIR``, :mod:`jhash.data.lists`): the split is the
+#: lists' own; the protocols differ only in the mAP cut-off the literature reports.
+PROTOCOLS.update({p.name: p for p in [
+    _lists("", None, "", "Any lists in DeepHash-pytorch's format."),
+    _lists("nuswide_21", 5_000, " (DeepHash-pytorch's data/nuswide_21: 2,100 queries, 10,500 training, 193,734 "
+           "database images, 21 concepts, multi-hot)",
+           "DeepHash-pytorch (github.com/swuxyj/DeepHash-pytorch) data/nuswide_21, the lists of the HashNet / DCH "
+           "line; mAP@5000 as in HashNet (Cao et al., ICCV 2017)."),
+    _lists("coco", 5_000, " (DeepHash-pytorch's data/coco: 5,000 queries, 10,000 training, 117,218 database "
+           "images, 80 categories, multi-hot)", "HashNet (Cao et al., ICCV 2017), section 4; the lists HashNet "
+           "released, as DeepHash-pytorch ships them."),
+    _lists("imagenet100", 1_000, " (DeepHash-pytorch's data/imagenet: 5,000 queries, 13,000 training, "
+           "128,503 database images of 100 classes)", "HashNet (Cao et al., ICCV 2017), section 4; the lists "
+           "HashNet released, as DeepHash-pytorch ships them."),
+    _lists("cifar10", None, " (DeepHash-pytorch's data/cifar10 lists)", "DeepHash-pytorch data/cifar10; "
+           "mAP@ALL as DPSH (Li et al., IJCAI 2016)."),
+]})
+
+
 _CUSTOM_INT_FIELDS = ("n_query", "n_train", "n_database", "query_per_class", "train_per_class", "map_k")
 _CUSTOM_STR_FIELDS = ("query_from", "database")
 
@@ -211,9 +238,12 @@ def parse_protocol(spec: str) -> Protocol:
 
 
 def get_protocol(name: str) -> Protocol:
-    """A named protocol, or one written out as ``"custom:..."`` (:func:`parse_protocol`)."""
+    """A named protocol, or one written out as ``"custom:..."`` (:func:`parse_protocol`). The name of an
+    ``imagelist:DIR`` dataset gives the ``lists`` protocol (its own split, mAP@ALL)."""
     if name.startswith("custom:"):
         return parse_protocol(name)
+    if name.startswith("imagelist:"):
+        return PROTOCOLS["lists"]
     try:
         return PROTOCOLS[name]
     except KeyError:
@@ -235,7 +265,9 @@ def _checksum(query: np.ndarray, train: np.ndarray, database: np.ndarray) -> str
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Split:
-    """Sorted int64 indices of the query, training and database items.
+    """int64 positions of the query, training and database items: unique within each part, in any
+    order (the splits jhash draws are sorted; a split from a list or a file keeps its order, and
+    the database's order is the order in which ties of a Hamming ranking fall).
 
     `checksum` (sha256 over the three index arrays) is computed when not given and
     verified when given, so a `Split` rebuilt from a file cannot silently differ.
@@ -255,8 +287,8 @@ class Split:
             if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
                 raise ValueError(f"Split: argument {key!r} must be a 1-D integer index array, got {a.dtype}{a.shape}")
             a = a.astype(np.int64)
-            if a.size and (a[0] < 0 or np.any(np.diff(a) <= 0)):
-                raise ValueError(f"Split: argument {key!r} must be sorted, unique and non-negative")
+            if a.size and (a.min() < 0 or len(np.unique(a)) != len(a)):
+                raise ValueError(f"Split: argument {key!r} must hold unique, non-negative positions")
             a.flags.writeable = False
             object.__setattr__(self, key, a)
         digest = _checksum(self.query, self.train, self.database)
@@ -324,6 +356,11 @@ def make_split(dataset: Dataset, protocol: Protocol | str, seed: int) -> Split:
         protocol = get_protocol(protocol)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"make_split: seed must be a non-negative int, got {seed!r}")
+    if protocol.given:
+        if dataset.given_split is None:
+            raise ValueError(f"protocol {protocol.name!r} takes the split of the dataset's list files, but dataset "
+                             f"{dataset.name!r} has none (use an imagelist:DIR dataset or another protocol)")
+        return Split(**dataset.given_split, protocol=protocol.name, seed=0, fingerprint=dataset.fingerprint)
     n = len(dataset)
     rng = np.random.default_rng(int(seed))
     per_class = protocol.query_per_class is not None or protocol.train_per_class is not None
@@ -405,7 +442,7 @@ def load_split(path: str | os.PathLike, dataset: Dataset | None = None) -> Split
                 f"split file {path} was drawn from a dataset with fingerprint {split.fingerprint[:16]}..., "
                 f"not {dataset.name!r} ({dataset.fingerprint[:16]}...)"
             )
-        top = max((int(a[-1]) for a in arrays.values() if a.size), default=-1)
+        top = max((int(a.max()) for a in arrays.values() if a.size), default=-1)
         if top >= len(dataset):
             raise ValueError(f"split file {path} indexes item {top} but {dataset.name!r} has {len(dataset)}")
     return split

@@ -15,6 +15,7 @@ which needs no TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -27,6 +28,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from jhash.data.dataset import Dataset
+from jhash.data.images import ArrayImages, FileImages, ImageArray
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -327,20 +329,35 @@ def load_image_folder(
     class_names: Sequence[str] | None = None,
     mode: str = "RGB",
     use_cache: bool = True,
+    image_size: int = 0,
+    resize: int = 0,
 ) -> Dataset:
-    """An image-folder tree, extracted or as a tarball, decoded into uint8 arrays.
+    """An image-folder tree, extracted or as a tarball, decoded into uint8 arrays (or read on demand).
 
     The tree is ``train/<class>/<file>`` and ``test/<class>/<file>`` (any prefix
     folders above ``train``/``test`` are ignored), or just ``<class>/<file>`` (then
     ``is_test`` is None). Items are ordered train first, then test, each by sorted
     path, so the result is deterministic. Class ids follow `class_names` when given
-    (every folder must be one of them), else the sorted folder names. All images must
-    have the same size. The decoded arrays are cached (see `cache_dir`).
+    (every folder must be one of them), else the sorted folder names. The decoded arrays
+    are cached (see `cache_dir`). Without ``image_size`` all images must have the same
+    size; with it, a folder's images (of any size) are read from disk on demand as
+    ``image_size`` squares (:class:`jhash.data.images.ImageArray`; ``resize`` as there), and a
+    tarball's same-size images are shown at that size.
     """
     path = pathlib.Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"image folder or tarball {path} does not exist")
     name = name or path.name.split(".")[0]
+    if image_size and path.is_dir():
+        rels = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+                      if p.suffix.lower() in _IMAGE_EXT and p.is_file())
+        items = [(sc[0], sc[1], rel) for rel in rels if (sc := _split_class(pathlib.PurePosixPath(rel).parts))]
+        class_id, has_split = _folder_classes(path, items, class_names)
+        items.sort(key=lambda t: (_SPLITS.get(t[0], False), t[2]))
+        x = ImageArray(FileImages(path, [rel for *_, rel in items], mode), image_size, resize)
+        y = np.array([class_id[c] for _, c, _ in items], np.int32)
+        is_test = np.array([_SPLITS.get(s, False) for s, *_ in items], bool)
+        return Dataset(name, x, y, len(class_id), is_test if has_split else None)
     cache_file = None
     if use_cache:
         key = hashlib.sha256(
@@ -350,7 +367,8 @@ def load_image_folder(
         cached = _cache_load(cache_file)
         if cached is not None:
             is_test = cached["is_test"] if cached["has_split"] else None
-            return Dataset(name, cached["x"], cached["y"], int(cached["num_classes"]), is_test)
+            return _sized(Dataset(name, cached["x"], cached["y"], int(cached["num_classes"]), is_test), image_size,
+                          resize)
     elif path.is_file():
         verify_checksums([path])
 
@@ -359,6 +377,27 @@ def load_image_folder(
         sc = _split_class(pathlib.PurePosixPath(rel).parts)
         if sc is not None:
             items.append((sc[0], sc[1], rel, data))
+    class_id, has_split = _folder_classes(path, items, class_names)
+    class_names = list(class_id)
+    items.sort(key=lambda t: (_SPLITS.get(t[0], False), t[2]))
+    images = [_decode(rel, data, mode) for _, _, rel, data in items]
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise ValueError(f"{path}: images have different shapes {sorted(shapes)[:5]}; set config.image_size "
+                         "(e.g. 224) to read them resized, from an extracted folder")
+    x = np.stack(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    y = np.array([class_id[c] for _, c, *_ in items], np.int32)
+    is_test = np.array([_SPLITS.get(s, False) for s, *_ in items], bool)
+    if cache_file is not None:
+        _cache_save(cache_file, dict(x=x, y=y, is_test=is_test, has_split=has_split,
+                                     num_classes=len(class_names), class_names=np.array(class_names)))  # fmt: skip
+    return _sized(Dataset(name, x, y, len(class_names), is_test if has_split else None), image_size, resize)
+
+
+def _folder_classes(path, items, class_names) -> tuple[dict[str, int], bool]:
+    """``({class: id}, has_split)`` of image-folder items ``(split, class, ...)``."""
     if not items:
         raise ValueError(f"{path}: no images found (expected <split>/<class>/<image> or <class>/<image>)")
     splits = {s for s, *_ in items}
@@ -371,22 +410,7 @@ def load_image_folder(
         unknown = sorted(set(found) - set(class_names))
         if unknown:
             raise ValueError(f"{path}: class folders {unknown} are not in class_names {list(class_names)}")
-    class_id = {c: i for i, c in enumerate(class_names)}
-    has_split = None not in splits
-    items.sort(key=lambda t: (_SPLITS.get(t[0], False), t[2]))
-    images = [_decode(rel, data, mode) for _, _, rel, data in items]
-    shapes = {im.shape for im in images}
-    if len(shapes) != 1:
-        raise ValueError(f"{path}: images have different shapes {sorted(shapes)[:5]}; resize them first")
-    x = np.stack(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    y = np.array([class_id[c] for _, c, *_ in items], np.int32)
-    is_test = np.array([_SPLITS.get(s, False) for s, *_ in items], bool)
-    if cache_file is not None:
-        _cache_save(cache_file, dict(x=x, y=y, is_test=is_test, has_split=has_split,
-                                     num_classes=len(class_names), class_names=np.array(class_names)))  # fmt: skip
-    return Dataset(name, x, y, len(class_names), is_test if has_split else None)
+    return {c: i for i, c in enumerate(class_names)}, None not in splits
 
 
 def _cifar10_path(data_dir: PathLike) -> pathlib.Path | None:
@@ -469,49 +493,189 @@ def _read_source(ds, chunk: int = 1024) -> list:
     return out
 
 
+def _tfds_keys(name: str, features, image_key: str, label_key: str) -> tuple[str, str, str]:
+    """``(image_key, label_key, kind)``: the image and label features (named or found) and the label's kind:
+    ``class`` (a ClassLabel), ``multi`` (a Sequence of ClassLabel) or ``objects`` (a Sequence of dicts
+    whose ``label`` is a ClassLabel, e.g. VOC's and COCO's ``objects``)."""
+    import tensorflow_datasets as tfds
+
+    F = tfds.features
+    if not image_key:
+        found = [k for k, f in features.items() if isinstance(f, F.Image)]
+        if not found:
+            raise ValueError(f"TFDS {name!r} has no Image feature; it has {list(features.keys())} "
+                             "(name one with config.data.image_key)")
+        image_key = found[0]
+    elif image_key not in features:
+        raise ValueError(f"TFDS {name!r} has no feature {image_key!r}; it has {list(features.keys())}")
+
+    def kind(f):
+        if isinstance(f, F.ClassLabel):
+            return "class"
+        if isinstance(f, F.Sequence) and isinstance(f.feature, F.ClassLabel):
+            return "multi"
+        if isinstance(f, F.Sequence) and isinstance(f.feature, F.FeaturesDict) and isinstance(
+                f.feature._feature_dict.get("label"), F.ClassLabel):  # noqa: SLF001 (no public accessor)
+            return "objects"
+        return None
+
+    if not label_key:
+        found = [k for k in ("label", "labels", "objects") if k in features and kind(features[k])]
+        found += [k for k, f in features.items() if k not in found and kind(f)]
+        if not found:
+            raise ValueError(f"TFDS {name!r} has no class-label feature; it has {list(features.keys())} "
+                             "(name one with config.data.label_key)")
+        label_key = found[0]
+    elif label_key not in features:
+        raise ValueError(f"TFDS {name!r} has no feature {label_key!r}; it has {list(features.keys())}")
+    k = kind(features[label_key])
+    if k is None:
+        raise ValueError(f"TFDS {name!r}: feature {label_key!r} is not a ClassLabel, a Sequence of ClassLabel or a "
+                         f"Sequence of objects with a ClassLabel 'label' ({features[label_key]})")
+    return image_key, label_key, k
+
+
+def _num_classes(feature, kind: str) -> int:
+    if kind == "class":
+        return int(feature.num_classes)
+    if kind == "multi":
+        return int(feature.feature.num_classes)
+    return int(feature.feature._feature_dict["label"].num_classes)  # noqa: SLF001
+
+
+def _label_of(example, key: str, kind: str, c: int):
+    if kind == "class":
+        return int(example[key])
+    ids = np.asarray(example[key]["label"] if kind == "objects" else example[key], np.int64).reshape(-1)
+    row = np.zeros(c, np.uint8)
+    row[ids] = 1
+    return row
+
+
+class TFDSImages:
+    """Raw images of a TFDS split, read through ``tfds.data_source`` on demand (the source is opened in
+    each process that reads, so grain workers can hold it)."""
+
+    def __init__(self, name: str, splits: Sequence[str], data_dir, image_key: str, sizes: Sequence[int],
+                 channels: int):
+        self.name, self.splits, self.data_dir, self.image_key = name, list(splits), data_dir, image_key
+        self.offsets = np.cumsum([0, *sizes])
+        self.channels = channels
+        self._sources = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_sources": None}
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def where(self, i: int) -> str:
+        s = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return f"TFDS {self.name} {self.splits[s]}[{i - self.offsets[s]}]"
+
+    def read(self, i: int) -> np.ndarray:
+        import tensorflow_datasets as tfds
+
+        if self._sources is None:
+            self._sources = [tfds.data_source(self.name, split=s, data_dir=self.data_dir, download=False)
+                             for s in self.splits]
+        s = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        img = np.asarray(self._sources[s][int(i - self.offsets[s])][self.image_key], np.uint8)
+        if img.ndim == 2:
+            img = img[..., None]
+        if img.shape[-1] != self.channels:  # grayscale among RGB images
+            img = np.repeat(img[..., :1], self.channels, axis=-1)
+        return img
+
+    def identity(self) -> str:
+        return hashlib.sha256(f"tfds\0{self.name}\0{self.splits}\0{self.image_key}\0{self.offsets.tolist()}".encode()
+                              ).hexdigest()
+
+
 def load_tfds(
     name: str,
     data_dir: PathLike | None = None,
-    splits: Sequence[str] = ("train", "test"),
-    image_key: str = "image",
-    label_key: str = "label",
+    splits: Sequence[str] | None = None,
+    image_key: str = "",
+    label_key: str = "",
     download: bool = True,
     jhash_name: str | None = None,
+    image_size: int = 0,
+    resize: int = 0,
 ) -> Dataset:
-    """A TFDS dataset through ``tfds.data_source`` (no TensorFlow needed).
+    """Any TFDS image dataset through ``tfds.data_source`` (no TensorFlow needed).
 
-    Splits are concatenated in order; items of every split named ``test`` are marked
-    in ``is_test``. The label feature must be a ``ClassLabel``.
+    ``splits``: concatenated in order (default: ``train`` then ``test`` when the dataset has
+    both, else every split it has); items of a split named ``test`` are marked in ``is_test``,
+    so a protocol with ``query_from='test'`` draws queries from them. ``image_key`` /
+    ``label_key``: the features to use ("" = found: the first Image feature; ``label``,
+    ``labels`` or ``objects``, then any class-label feature). A ``ClassLabel`` gives class ids;
+    a Sequence of ClassLabel (VOC's ``labels``) or of objects with a ``label`` (COCO's
+    ``objects``) gives multi-hot labels. Images of one fixed shape are read into memory as
+    uint8; images whose size varies stay in the TFDS files and are read on demand
+    (an :class:`jhash.data.images.ImageArray`, which needs ``image_size``); reading the labels
+    then decodes every example once.
     """
     import tensorflow_datasets as tfds  # lazy: keeps `import jhash.data` cheap
 
-    xs, ys, test = [], [], []
-    num_classes = None
-    for split in splits:
+    def source(split):
         try:
-            ds = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+            return tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+        except tfds.core.registered.DatasetNotFoundError as e:
+            raise ValueError(f"unknown dataset {name!r}: TFDS has no such dataset ({str(e).splitlines()[0]})") from e
         except Exception as e:
             raise DataUnavailableError(
                 f"TFDS could not provide {name!r} split {split!r} (data_dir={data_dir}): {e}. "
                 "Offline (or without the packages TFDS needs to download and prepare it), "
                 "point data_dir= at local files instead (see jhash.data.load)."
             ) from e
-        feat = ds.dataset_info.features
-        for key in (image_key, label_key):
-            if key not in feat:
-                raise ValueError(f"TFDS {name!r} has no feature {key!r}; it has {list(feat.keys())}")
-        num_classes = int(feat[label_key].num_classes)
+
+    if splits is None:
+        first = source("train")
+        known = list(first.dataset_info.splits.keys())
+        splits = ["train", "test"] if not known or {"train", "test"} <= set(known) else sorted(known)
+    feats = None
+    ys, test, sizes, xs, fixed = [], [], [], [], None
+    for split in splits:
+        ds = source(split)
+        if feats is None:
+            feats = ds.dataset_info.features
+            image_key, label_key, kind = _tfds_keys(name, feats, image_key, label_key)
+            c = _num_classes(feats[label_key], kind)
+            shape = tuple(feats[image_key].shape)
+            fixed = None not in shape
         examples = _read_source(ds)
         if not examples:
             raise ValueError(f"TFDS {name!r} split {split!r} is empty")
-        xs.append(np.stack([np.asarray(e[image_key]) for e in examples]))
-        ys.append(np.array([int(e[label_key]) for e in examples], np.int32))
+        ys.append(np.array([_label_of(e, label_key, kind, c) for e in examples]))
+        if fixed:
+            xs.append(np.stack([np.asarray(e[image_key]) for e in examples]))
         test.append(np.full(len(examples), split.split("[")[0] == "test"))
-    x = np.concatenate(xs)
-    if x.ndim == 3:
-        x = x[..., None]
+        sizes.append(len(examples))
+        del examples
+    y = np.concatenate(ys)
     is_test = np.concatenate(test)
-    return Dataset(jhash_name or name, x, np.concatenate(ys), num_classes, is_test if is_test.any() else None)
+    is_test = is_test if is_test.any() else None
+    jname = jhash_name or name
+    if fixed:
+        x = np.concatenate(xs)
+        if x.ndim == 3:
+            x = x[..., None]
+        return _sized(Dataset(jname, x, y, c, is_test), image_size, resize)
+    if not image_size:
+        raise ValueError(f"TFDS {name!r} has images of varying size; set config.image_size (e.g. 224)")
+    channels = shape[-1] if shape[-1] is not None else 3
+    x = ImageArray(TFDSImages(name, splits, data_dir, image_key, sizes, channels), image_size, resize)
+    return Dataset(jname, x, y, c, is_test)
+
+
+def _sized(ds: Dataset, image_size: int, resize: int) -> Dataset:
+    """``ds`` with its images shown at ``image_size`` (an :class:`ImageArray` over them) when that differs."""
+    if not image_size or not ds.is_images or ds.x.shape[1:3] == (image_size, image_size):
+        return ds
+    if isinstance(ds.x, ImageArray):
+        return dataclasses.replace(ds, x=ImageArray(ds.x.source, image_size, resize))
+    return dataclasses.replace(ds, x=ImageArray(ArrayImages(ds.x), image_size, resize))
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -555,22 +719,37 @@ def _has_local(name: str, data_dir: PathLike | None) -> bool:
     return any(v is not None for v in _idx_files(folder).values())
 
 
-def load(name: str, data_dir: PathLike | None = None, source: str = "auto") -> Dataset:
+def load(name: str, data_dir: PathLike | None = None, source: str = "auto", *, image_size: int = 0,
+         resize: int = 0, image_key: str = "", label_key: str = "") -> Dataset:
     """Loads a dataset by name.
 
     Args:
       name: ``digits`` (embedded, scikit-learn), ``mnist``, ``fashion_mnist``,
         ``cifar10``, ``npz`` (then `data_dir` is the .npz file), ``image_folder``
-        (then `data_dir` is the tree or tarball), a path to a ``.npz`` file, or any
-        name with a ``<data_dir>/<name>.npz`` (e.g. ``nus_wide_21``).
-      data_dir: where local files live; defaults to ``$JHASH_DATA_DIR``.
-      source: ``auto`` (local files when `data_dir` has them, else TFDS for mnist,
-        fashion_mnist and cifar10), ``local``, ``tfds`` or ``npz``.
+        (then `data_dir` is the tree or tarball), ``imagelist:DIR`` (the literature's
+        split lists in DIR, image paths relative to `data_dir`; :mod:`jhash.data.lists`),
+        ``tfds:NAME`` (any TFDS image dataset, :func:`load_tfds`), a path to a ``.npz``
+        file, any name with a ``<data_dir>/<name>.npz`` (e.g. ``nus_wide_21``), or any
+        other TFDS name.
+      data_dir: where local files live (for TFDS: its data_dir); defaults to ``$JHASH_DATA_DIR``.
+      source: ``auto`` (local files when `data_dir` has them, else TFDS),
+        ``local``, ``tfds`` or ``npz``.
+      image_size: show images as ``image_size`` squares (0 = their own size; required for
+        images of varying size); ``resize``: the shorter side before the crop
+        (:class:`jhash.data.images.ImageArray`).
+      image_key, label_key: TFDS features (:func:`load_tfds`).
     """
     if source not in _SOURCES:
         raise ValueError(f"unknown source {source!r}; known sources: {', '.join(_SOURCES)}")
     if data_dir is None:
         data_dir = os.environ.get("JHASH_DATA_DIR") or None
+    if name.startswith("imagelist:"):
+        from jhash.data.lists import load_image_list
+
+        return load_image_list(name[len("imagelist:"):], data_dir, image_size=image_size, resize=resize, name=name)
+    tfds_kw = dict(data_dir=data_dir, image_key=image_key, label_key=label_key, image_size=image_size, resize=resize)
+    if name.startswith("tfds:"):
+        return load_tfds(name[len("tfds:"):], jhash_name=name, **tfds_kw)
     if name == "digits":
         return load_digits()
     if name.endswith(".npz"):
@@ -578,31 +757,39 @@ def load(name: str, data_dir: PathLike | None = None, source: str = "auto") -> D
     if name in ("npz", "image_folder"):
         if data_dir is None:
             raise ValueError(f"load({name!r}) needs data_dir= the {'.npz file' if name == 'npz' else 'tree or tarball'}")
-        return load_npz(data_dir) if name == "npz" else load_image_folder(data_dir)
+        return load_npz(data_dir) if name == "npz" else load_image_folder(data_dir, image_size=image_size,
+                                                                          resize=resize)
 
     npz = _npz_for(name, data_dir)
     if source == "npz" or (source == "auto" and npz is not None and name not in _LOCAL):
         if npz is None:
             raise FileNotFoundError(f"no {name}.npz in data_dir={data_dir} (looked for <data_dir>/{name}.npz)")
         return load_npz(npz, name=name)
-    known = sorted(set(DATASETS) | set(_LOCAL) | set(TFDS_NAMES))
-    if name not in _LOCAL and name not in TFDS_NAMES:
-        raise ValueError(
-            f"unknown dataset {name!r}; known names: {', '.join(known)} "
-            f"(or any name with a <data_dir>/{name}.npz)"
-        )
+    if name not in _LOCAL:  # any other name: TFDS
+        if source == "local":
+            known = sorted(set(DATASETS) | set(_LOCAL))
+            raise ValueError(f"unknown local dataset {name!r}; known names: {', '.join(known)} "
+                             f"(or any name with a <data_dir>/{name}.npz)")
+        try:
+            return load_tfds(name, jhash_name=name, **tfds_kw)
+        except ValueError as e:
+            if not str(e).startswith("unknown dataset"):
+                raise
+            raise ValueError(f"unknown dataset {name!r}: not one of {', '.join(sorted(set(DATASETS) | set(_LOCAL)))}, "
+                             f"no <data_dir>/{name}.npz, and TFDS knows no such name either") from None
     if source == "local" or (source == "auto" and _has_local(name, data_dir)):
         if data_dir is None:
             raise FileNotFoundError(f"load({name!r}, source='local') needs data_dir= (or $JHASH_DATA_DIR)")
-        return _LOCAL[name](data_dir)
+        return _sized(_LOCAL[name](data_dir), image_size, resize)
     if source == "auto" and npz is not None:
         return load_npz(npz, name=name)
-    if source == "tfds":
-        return load_tfds(TFDS_NAMES[name], data_dir=data_dir, jhash_name=name)
     try:
-        return load_tfds(TFDS_NAMES[name], jhash_name=name)
+        return load_tfds(TFDS_NAMES[name], **{**tfds_kw, "image_key": tfds_kw["image_key"] or "image",
+                                              "label_key": tfds_kw["label_key"] or "label"}, jhash_name=name)
     except DataUnavailableError as e:
+        if source == "tfds":
+            raise
         want = "cifar10-jpeg/cifar10-jpeg.tar.gz or train/, test/ image folders" if name == "cifar10" else (
             "the four IDX files (train-images-idx3-ubyte.gz, ...)")
         raise DataUnavailableError(f"{name}: no local files under data_dir={data_dir} (expected {want}), "
-                           f"and the TFDS fallback failed: {e}") from e
+                                   f"and the TFDS fallback failed: {e}") from e

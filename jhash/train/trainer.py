@@ -22,6 +22,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 import time
@@ -46,22 +47,35 @@ from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimize
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
 _RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
+_RESUMABLE_DATA_FIELDS = ("workers", "prefetch", "check_files")  # of config.data
 
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentData:
-    """The dataset of a run split by its protocol, with model-ready inputs for each part."""
+    """The dataset of a run split by its protocol. Items are read a batch at a time (the dataset's
+    images stay uint8 or on disk); :attr:`x_train` materialises the model-ready training set for
+    the few callers that need it whole (the online methods' stage loops)."""
 
     dataset: Any
     split: Any
-    x_train: np.ndarray
-    y_train: np.ndarray
     train_index: np.ndarray  # the dataset positions trained on (split.train minus the validation items)
     validation_index: np.ndarray  # held-out training items for model selection (empty without config.validation)
 
     def labels(self, name: str) -> np.ndarray:
         """Labels of ``'query'``, ``'train'`` or ``'database'``."""
         return np.asarray(self.dataset.y[getattr(self.split, name)])
+
+    @functools.cached_property
+    def y_train(self) -> np.ndarray:
+        return np.asarray(self.dataset.y[self.train_index])
+
+    @functools.cached_property
+    def x_train(self) -> np.ndarray:
+        return jdata.to_float(self.dataset.x[self.train_index])
+
+    def sample_x(self) -> np.ndarray:
+        """One model-ready training item (shapes for initialisation)."""
+        return jdata.to_float(self.dataset.x[self.train_index[:1]])
 
 
 def validation_split(split, n_validation: int):
@@ -80,24 +94,51 @@ def validation_split(split, n_validation: int):
     return split.train[~mask], split.train[mask]
 
 
+def load_dataset(config):
+    """``config.dataset`` as :func:`jhash.data.load` gives it with the config's data settings."""
+    d = config.get("data", {})
+    return jdata.load(config.dataset, data_dir=config.data_dir or None, image_size=int(config.get("image_size", 0)),
+                      resize=int(d.get("resize", 0)), image_key=d.get("image_key", ""),
+                      label_key=d.get("label_key", ""))
+
+
+def run_split(config, dataset):
+    """The split ``config`` asks for: ``config.split_file`` when set, else the protocol's draw."""
+    if config.get("split_file", ""):
+        return jdata.split_from_file(config.split_file, dataset)
+    return jdata.make_split(dataset, jdata.get_protocol(config.protocol or config.dataset), seed=config.split_seed)
+
+
 def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
     """Loads ``config.dataset`` and its split.
 
-    The split is drawn and saved in ``workdir/split.npz`` when there is none (or when
-    ``new_split``: a run that has no checkpoint yet), and otherwise reloaded and verified
-    against its checksum and the dataset's fingerprint.
+    The split (:func:`run_split`) is made and saved in ``workdir/split.npz`` when there is none,
+    and otherwise reloaded and verified against its checksum and the dataset's fingerprint.
+    ``new_split`` (a run that has no checkpoint yet): a ``split.npz`` already in the work dir
+    must be the one the config gives (a killed first call's), else it is an error rather than
+    silently replaced (a split made elsewhere is passed as ``config.split_file``).
+    With ``config.data.check_files`` every image file of a file-backed dataset is checked first.
     """
-    dataset = jdata.load(config.dataset, data_dir=config.data_dir or None)
+    dataset = load_dataset(config)
+    if config.get("data", {}).get("check_files", False) and isinstance(dataset.x, jdata.ImageArray):
+        jdata.check_image_files(dataset.x)
     split_file = pathlib.Path(workdir) / "split.npz"
     if split_file.exists() and not new_split:
         split = jdata.load_split(split_file, dataset=dataset)
     else:
-        protocol = jdata.get_protocol(config.protocol or config.dataset)
-        split = jdata.make_split(dataset, protocol, seed=config.split_seed)
+        split = run_split(config, dataset)
+        if split_file.exists():
+            try:
+                there = jdata.load_split(split_file)
+            except ValueError:
+                there = None  # a truncated file of a killed first call
+            if there is not None and there != split:
+                raise ValueError(f"{split_file} holds another split ({there.protocol}, {there.sizes()}) than this "
+                                 f"config gives ({split.protocol}, {split.sizes()}); to train on a given split pass "
+                                 "--config.split_file=PATH, or use a new --workdir")
         jdata.save_split(split, split_file)
     train_index, validation_index = validation_split(split, int(config.get("validation", 0)))
-    x_train = jdata.to_float(dataset.x[train_index])
-    return ExperimentData(dataset, split, x_train, np.asarray(dataset.y[train_index]), train_index, validation_index)
+    return ExperimentData(dataset, split, train_index, validation_index)
 
 
 def validate_config(config) -> None:
@@ -152,6 +193,9 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
 
     defaults = json.loads(base_config().to_json())  # fields added since the run was made have their defaults
     old, new = {**defaults, **json.loads(path.read_text())}, json.loads(config.to_json())
+    for c in (old, new):
+        c["data"] = {k: v for k, v in {**defaults["data"], **c.get("data", {})}.items()
+                     if k not in _RESUMABLE_DATA_FIELDS}
     diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
@@ -189,14 +233,29 @@ def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_
     return jax.device_put(state, sharding), step_fn
 
 
-def step_batch(method, config, x, y, step: int) -> dict:
-    """The batch of ``step`` over the training set ``x``, ``y``: the method's own schedule
+def batch_schedule(method, config, n_train: int) -> Callable[[int], np.ndarray]:
+    """``indices(step)``: the training-set indices of a step's batch, the method's own schedule
     (``method.batches``) or the seeded epoch order; a pure function of the step."""
-    if method.batches is None:
-        idx = jdata.batch_indices(len(x), config.batch_size, config.seed, step)
-    else:
-        idx = np.asarray(method.batches(step))
+    if method.batches is not None:
+        return method.batches
+    return functools.partial(jdata.batch_indices, n_train, config.batch_size, config.seed)
+
+
+def step_batch(method, config, x, y, step: int) -> dict:
+    """The batch of ``step`` over an in-memory training set ``x``, ``y`` (:func:`batch_schedule`)."""
+    idx = np.asarray(batch_schedule(method, config, len(x))(step))
     return {"x": x[idx], "y": y[idx], "index": idx.astype(np.int32)}
+
+
+def training_batches(method, config, exp: ExperimentData, start: int, stop: int):
+    """The model-ready batches of steps [start, stop) from the input pipeline (:func:`jhash.data.stream`):
+    decoded and cropped in worker processes for datasets read from files, prefetched."""
+    x = exp.dataset.x
+    reader = jdata.BatchReader(x, exp.dataset.y, exp.train_index,
+                               batch_schedule(method, config, len(exp.train_index)),
+                               seed=config.seed, crop=config.data.train_crop)
+    return jdata.stream(reader, start, stop, workers=jdata.num_workers(x, config.data.workers),
+                        prefetch=config.data.prefetch)
 
 
 def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None, evaluate: bool = True) -> dict:
@@ -219,7 +278,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     if resuming:
         _check_same_config(config, workdir)
     exp = load_experiment_data(config, workdir, new_split=not resuming)
-    n_train = len(exp.x_train)
+    n_train = len(exp.train_index)
     mesh = make_mesh(config.num_devices)
     if config.batch_size > n_train:
         raise ValueError(f"config.batch_size ({config.batch_size}) is larger than the training set ({n_train})")
@@ -228,7 +287,7 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     steps_per_epoch = n_train // config.batch_size
     method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
     num_steps = method.num_steps or steps_per_epoch * config.num_epochs
-    state, step_fn = training_setup(method, config, mesh, exp.x_train[:1], steps_per_epoch=steps_per_epoch,
+    state, step_fn = training_setup(method, config, mesh, exp.sample_x(), steps_per_epoch=steps_per_epoch,
                                     num_steps=num_steps)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
@@ -246,8 +305,8 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
     first_step_done = None  # the first step includes compilation; speed is measured after it
     done = start
     try:
-        for step in range(start, num_steps):
-            batch = step_batch(method, config, exp.x_train, exp.y_train, step)
+        batches = training_batches(method, config, exp, start, num_steps)
+        for step, batch in zip(range(start, num_steps), batches):
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1
             if first_step_done is None:
