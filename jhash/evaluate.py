@@ -35,6 +35,7 @@ database item uses) and ``distinct_db_codes``; their codes.npz holds ``query_fea
 """
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import time
@@ -47,29 +48,34 @@ from jhash import codes as jcodes
 from jhash import index as jindex
 from jhash import metrics as jmetrics
 from jhash import quantization as jquant
-from jhash.data import to_float
+from jhash import data as jdata
 from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
 
 
-def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype) -> np.ndarray:
-    """``fn(params, model_state, xb)`` over ``x[index]`` in fixed-size batches sharded over ``mesh``, on the host."""
+def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype, workers: int = -1) -> np.ndarray:
+    """``fn(params, model_state, xb)`` over ``x[index]`` in fixed-size batches sharded over ``mesh``, on the host.
+
+    The batches come from the input pipeline (:func:`jhash.data.stream`: read, decoded and made
+    model-ready in worker processes for images read from files, prefetched), so a database is
+    never held whole as float32. ``workers``: as ``config.data.workers`` (-1 = auto)."""
     mesh = mesh or make_mesh(1)
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
     jitted = jax.jit(fn, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
                      out_shardings=replicated(mesh))
     index = np.arange(len(x)) if index is None else np.asarray(index)
+    reader = jdata.BatchReader(x, None, index, functools.partial(_chunk, batch_size, len(index)), pad_to=batch_size)
     out = []
-    for start in range(0, len(index), batch_size):
-        xb = to_float(x[index[start:start + batch_size]])
-        pad = batch_size - len(xb)
-        if pad:  # one compiled shape for every batch
-            xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
-        out.append(np.asarray(jitted(state.params, state.model_state, xb))[: batch_size - pad])
+    for batch in jdata.stream(reader, 0, -(-len(index) // batch_size), workers=jdata.num_workers(x, workers)):
+        out.append(np.asarray(jitted(state.params, state.model_state, batch["x"]))[: int(batch["valid"])])
     return np.concatenate(out) if out else np.zeros((0, width), dtype)
 
 
-def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
+def _chunk(batch_size: int, n: int, b: int) -> np.ndarray:
+    return np.arange(b * batch_size, min(n, (b + 1) * batch_size))
+
+
+def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, workers: int = -1) -> np.ndarray:
     """+-1 int8 codes of ``x[index]`` (all of ``x`` without ``index``): the method's model (in
     evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``. Items are made
     model-ready (``jhash.data.to_float``) a batch at a time, so a large uint8 database is never
@@ -79,7 +85,7 @@ def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -
         u, _ = apply_model(method.model, params, model_state, xb, train=False)
         return method.encode(u).astype(jnp.int8)
 
-    return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8)
+    return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8, workers)
 
 
 def extract_features(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
@@ -96,7 +102,7 @@ def extract_features(method, state, x, *, index=None, batch_size: int = 1024, me
 
 
 def quantized_encode(method, state, x, codebooks, *, what: str, index=None, batch_size: int = 1024,
-                     mesh=None) -> np.ndarray:
+                     mesh=None, workers: int = -1) -> np.ndarray:
     """``what="features"``: the real query vectors (float32 (n, D)); ``what="codes"``: the codeword
     indices (int32 (n, M)) of ``x[index]``, from the method's model in evaluation mode and its
     ``quantizer.encode`` with ``codebooks``, batched like :func:`encode`."""
@@ -111,7 +117,7 @@ def quantized_encode(method, state, x, codebooks, *, what: str, index=None, batc
         return value if pick == 0 else value.astype(jnp.int32)
 
     return _map_batches(fn, state, x, index, batch_size, mesh, cb.shape[0] if pick else 0,
-                        np.int32 if pick else np.float32)
+                        np.int32 if pick else np.float32, workers)
 
 
 def quantized_retrieval_metrics(query_features, db_codes, codebooks, query_labels, db_labels, *, kind: str,
@@ -141,18 +147,18 @@ def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> di
     bs = config.eval.batch_size
     x = data.dataset.x
     qf = quantized_encode(method, state, x, codebooks, what="features", index=data.split.query, batch_size=bs,
-                          mesh=mesh)
+                          mesh=mesh, workers=config.data.workers)
     dc = quantized_encode(method, state, x, codebooks, what="codes", index=data.split.database, batch_size=bs,
-                          mesh=mesh)
+                          mesh=mesh, workers=config.data.workers)
     _substitute_learned(method, state, data, dc)
     yq, yd = data.labels("query"), data.labels("database")
     results = quantized_retrieval_metrics(qf, dc, codebooks, yq, yd, kind=qz.kind, metric=qz.metric, map_k=map_k)
     if len(data.validation_index):  # model selection, as for binary codes
         y = np.asarray(data.dataset.y)
         vq = quantized_encode(method, state, x, codebooks, what="features", index=data.validation_index,
-                              batch_size=bs, mesh=mesh)
+                              batch_size=bs, mesh=mesh, workers=config.data.workers)
         vd = quantized_encode(method, state, x, codebooks, what="codes", index=data.train_index, batch_size=bs,
-                              mesh=mesh)
+                              mesh=mesh, workers=config.data.workers)
         val = quantized_retrieval_metrics(vq, vd, codebooks, y[data.validation_index], y[data.train_index],
                                           kind=qz.kind, metric=qz.metric, map_k=None)
         results["val_map@all"] = val["map@all"]
@@ -169,10 +175,12 @@ def _substitute_learned(method, state, data, db_codes):
     if method.database_codes is None:
         return
     learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(db_codes.dtype)
-    position = np.searchsorted(data.train_index, data.split.database)  # both sorted
-    found = position < len(data.train_index)
-    found[found] = data.train_index[position[found]] == data.split.database[found]
-    db_codes[found] = learned[position[found]]
+    order = np.argsort(data.train_index, kind="stable")  # a split from lists or a file need not be sorted
+    train_sorted = data.train_index[order]
+    position = np.searchsorted(train_sorted, data.split.database)
+    found = position < len(train_sorted)
+    found[found] = train_sorted[position[found]] == data.split.database[found]
+    db_codes[found] = learned[order[position[found]]]
 
 
 def retrieval_metrics(query_codes, db_codes, query_labels, db_labels, *, map_k: int | None, radius: int = 2,
@@ -322,7 +330,7 @@ def restore_run(config, workdir, *, data=None, mesh=None):
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
     try:
         target = trainer.init_state(method, trainer.make_optimizer(
-            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.x_train[:1])
+            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.sample_x())
         target = jax.device_put(target, state_shardings(target, mesh, method.sharded_state))
         return method, ckpt.restore(target), data
     finally:
@@ -349,8 +357,9 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     if method.quantizer is not None:
         return _evaluate_quantized(method, state, config, data, mesh, workdir, map_k)
     yq, yd = data.labels("query"), data.labels("database")
-    qc = encode(method, state, data.dataset.x, index=data.split.query, batch_size=config.eval.batch_size, mesh=mesh)
-    dc = encode(method, state, data.dataset.x, index=data.split.database, batch_size=config.eval.batch_size, mesh=mesh)
+    enc = dict(batch_size=config.eval.batch_size, mesh=mesh, workers=config.data.workers)
+    qc = encode(method, state, data.dataset.x, index=data.split.query, **enc)
+    dc = encode(method, state, data.dataset.x, index=data.split.database, **enc)
     _substitute_learned(method, state, data, dc)  # learned codes of the training items (ADSH's V)
     lookup_timing = {}
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
@@ -362,8 +371,8 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
         path.write_text(json.dumps({**old, **lookup_timing}, indent=2))
     if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
         x, y = data.dataset.x, np.asarray(data.dataset.y)
-        vq = encode(method, state, x, index=data.validation_index, batch_size=config.eval.batch_size, mesh=mesh)
-        vd = encode(method, state, x, index=data.train_index, batch_size=config.eval.batch_size, mesh=mesh)
+        vq = encode(method, state, x, index=data.validation_index, **enc)
+        vd = encode(method, state, x, index=data.train_index, **enc)
         val = retrieval_metrics(vq, vd, y[data.validation_index], y[data.train_index], map_k=None,
                                 radius=config.eval.radius)
         results.update({f"val_{k}": val[k] for k in ("map@all", f"precision@r{config.eval.radius}")})

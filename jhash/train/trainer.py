@@ -202,11 +202,21 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:
-    """The config saved in ``workdir/config.json`` by :func:`train`."""
+    """The config saved in ``workdir/config.json`` by :func:`train`; fields added to jhash since the run
+    was made get their defaults (which compute what the run computed)."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    from jhash.config import base_config
+
+    saved = json.loads(path.read_text())
+    defaults = json.loads(base_config().to_json())
+    for key, value in defaults.items():
+        if key not in saved:
+            saved[key] = value
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            saved[key] = {**value, **saved[key]}
+    return ml_collections.ConfigDict(saved)
 
 
 def init_state(method, optimizer, config, sample_x) -> TrainState:
