@@ -49,7 +49,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import pathlib
 import zipfile
 from typing import NamedTuple
@@ -61,6 +60,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jhash import _index_kernels as _k
 from jhash import codes as _codes
+from jhash import io as jio
 
 __all__ = ["HammingIndex", "RangeResult", "IndexFileError", "plan_range_search"]
 
@@ -430,11 +430,9 @@ class HammingIndex:
                   "bits": np.int64(self.bits), "next_id": np.int64(self._next_id),
                   "ids": self._ids, "codes": rows}
         fields["sha256"] = np.str_(_digest(fields))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **fields)
-        os.replace(tmp, path)
-        return path
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; give the index file's path (an .npz)")
+        return jio.savez(path, **fields)
 
     @classmethod
     def load(cls, path) -> "HammingIndex":

@@ -35,6 +35,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jhash import data as jdata
+from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.methods.base import regularized
@@ -106,11 +107,28 @@ def validate_config(config) -> None:
         value = config[name]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
-    for name in ("log_every", "checkpoint_every"):
-        if config[name] <= 0:
-            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
+    for name in ("log_every", "checkpoint_every", "keep_checkpoints", "eval.batch_size"):
+        _check_int(config, name, 1)
+    for name in ("seed", "split_seed", "validation", "num_devices", "eval.radius"):
+        _check_int(config, name, 0)
+    _check_int(config, "eval.map_k", -1)
+    if config.eval.radius > config.bits:
+        raise ValueError(f"config.eval.radius must be at most config.bits ({config.bits}), got {config.eval.radius}")
+    lr = config.optimizer.learning_rate
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"config.optimizer.learning_rate must be a positive number, got {lr!r}")
     methods.get_method(config.method)  # unknown method -> ValueError
     get_augmentation(config.augment)
+
+
+def _check_int(config, name: str, low: int) -> None:
+    value = config
+    for part in name.split("."):
+        if part not in value:  # a config.json written before the field existed
+            return
+        value = value[part]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"config.{name} must be an integer >= {low}, got {value!r}")
 
 
 def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None) -> Callable:
@@ -151,7 +169,7 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
     from jhash.config import base_config
 
     defaults = json.loads(base_config().to_json())  # fields added since the run was made have their defaults
-    old, new = {**defaults, **json.loads(path.read_text())}, json.loads(config.to_json())
+    old, new = {**defaults, **jio.read_json(path, "use a new --workdir")}, json.loads(config.to_json())
     diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
@@ -162,7 +180,7 @@ def read_config(workdir) -> ml_collections.ConfigDict:
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    return ml_collections.ConfigDict(jio.read_json(path))
 
 
 def init_state(method, optimizer, config, sample_x) -> TrainState:
@@ -211,10 +229,16 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
       evaluate: run the evaluator at the end and return its metrics.
     Returns:
       The final metrics (see :func:`jhash.evaluate.evaluate_run`), or {} with ``evaluate=False``.
+    Raises:
+      jhash.io.WorkdirError: another process uses ``workdir``, or it is a file or not writable.
     """
     validate_config(config)
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    with jio.workdir_lock(workdir):  # one process per work dir; a failure before the first checkpoint leaves nothing
+        return _train(config, workdir, on_step=on_step, evaluate=evaluate)
+
+
+def _train(config, workdir: pathlib.Path, *, on_step, evaluate: bool) -> dict:
     resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
     if resuming:
         _check_same_config(config, workdir)
@@ -232,9 +256,9 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
                                     num_steps=num_steps)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
-        state = ckpt.restore(state)
+        state = ckpt.restore_newest_intact(state, set_aside=True)
     else:  # everything above accepted the config: this work dir is now its run's
-        (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True))
+        jio.write_json(workdir / "config.json", json.loads(config.to_json()), sort_keys=True)
     start = int(state.step)
     batch_sharding = data_sharded(mesh)
     manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
@@ -308,11 +332,13 @@ def _all_finite(tree):
 
 
 def _diverged(config, what: str, step: int, ckpt) -> None:
-    raise FloatingPointError(
-        f"the {what} of {config.method} became NaN or infinite by step {step}; the last good checkpoint "
-        f"(step {ckpt.latest_step()}) is kept. Try a smaller optimizer.learning_rate.")
+    last = ckpt.latest_step()
+    kept = ("no checkpoint was saved before (the run starts over)" if last is None
+            else f"the last good checkpoint (step {last}) is kept")
+    raise FloatingPointError(f"the {what} of {config.method} became NaN or infinite by step {step}; {kept}. "
+                             "Try a smaller optimizer.learning_rate.")
 
 
 def _write_timing(workdir: pathlib.Path, timing: dict) -> None:
     """Wall-clock times of the last `train` call (timing.json; kept out of metrics.json, which is reproducible)."""
-    (workdir / "timing.json").write_text(json.dumps(timing, indent=2))
+    jio.write_json(workdir / "timing.json", timing)
