@@ -50,6 +50,7 @@ import functools
 import hashlib
 import math
 import pathlib
+import warnings
 import zipfile
 from typing import NamedTuple
 
@@ -305,6 +306,8 @@ class HammingIndex:
         query_chunk = _check_int(query_chunk, "query_chunk", 1)
         db_chunk = _check_int(db_chunk, "db_chunk", 1)
         n_q, kk = qw.shape[0], min(k, len(self))
+        if k > kk:
+            warnings.warn(f"k={k} is larger than the index ({len(self)} items); the top {kk} are returned", stacklevel=2)
         pos = np.zeros((n_q, kk), np.int64)
         dist = np.zeros((n_q, kk), np.int32)
         if kk and n_q:
