@@ -10,7 +10,9 @@ Each run trains in ``WORKDIR/<key=value,...>`` with its own manifest (``manifest
 The sweep's spec is saved in ``WORKDIR/sweep.json``: running the same command again skips
 the finished runs and resumes an interrupted one from its last checkpoint (so a killed
 sweep, resumed, ends with the results of an uninterrupted one); another spec in the same
-folder is refused.
+folder is refused. Every config of the grid is loaded and validated before anything is written;
+a run whose result files do not parse counts as unfinished and is evaluated again. The sweep
+folder and each run folder are locked while in use (:func:`jhash.io.workdir_lock`).
 
 Aggregation groups runs by every grid key except the seeds (``seed``, ``split_seed``) and
 gives mean +- std over the seeds. With ``--config.validation=N`` each run also reports

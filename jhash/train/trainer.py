@@ -13,6 +13,14 @@ A run lives in a work dir:
                    the radius lookup of jhash.index in the evaluation (lookup_s)
   manifest.json    config, versions, git commit, devices, dataset and split checksums, one entry per call
   tensorboard/     the training metrics as TensorBoard event files
+  .jhash.lock      the work dir's lock (jhash.io.workdir_lock): a second process is refused at once; the OS drops
+                   the lock when its holder dies, so a killed run leaves none
+
+Every result file is written to a temporary name and renamed (jhash.io), so a kill never leaves a
+truncated one; a run counts as finished only when its result files parse
+(jhash.train.manifest.result_problem). A call that fails before the run's first checkpoint
+removes what it added to the work dir. When the newest checkpoint is damaged, training goes on
+from the newest intact one (the damaged one is renamed damaged-STEP), saying so.
 
 Everything a step does is a pure function of the train state and the batch; the batch of
 step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
