@@ -76,7 +76,7 @@ class Checkpointer:
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
             )
         except Exception as e:  # orbax raises many types for damaged files, often with pages of detail
-            detail = (str(e).strip().splitlines() or [""])[0][:200]
+            detail = (str(e).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0][:200]
             raise CheckpointError(f"checkpoint at step {step} in {self.directory} cannot be read "
                                   f"({type(e).__name__}: {detail})") from e
         meta = restored["meta"]
