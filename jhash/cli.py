@@ -13,7 +13,6 @@ at 32 bits and prints a results table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import re
@@ -71,12 +70,17 @@ def _deterministic_gpu() -> None:
 
 
 def main(argv=None) -> int:
-    """Runs a command; a bad config, input or data folder prints one line (``jhash: error: ...``) and exits 2."""
+    """Runs a command; a bad config, input, data folder or work dir prints one line (``jhash: error: ...``)
+    and exits 2; Ctrl-C prints one line and exits 130."""
     try:
         return _main(argv)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:  # includes CheckpointError, DataUnavailableError
+    except (ValueError, OSError, FloatingPointError) as e:  # includes CheckpointError, DataUnavailableError, WorkdirError
         print(f"jhash: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("jhash: interrupted; a training run resumes from its last checkpoint when the command is run again",
+              file=sys.stderr)
+        return 130
 
 
 def _main(argv) -> int:
@@ -129,20 +133,24 @@ def _main(argv) -> int:
     if args.command == "eval":
         from jhash.evaluate import evaluate_run
         from jhash.train import read_config
+        from jhash.train.trainer import validate_config
 
         start = time.time()
-        metrics = evaluate_run(read_config(args.workdir), args.workdir)
+        config = read_config(args.workdir)
+        validate_config(config)
+        metrics = evaluate_run(config, args.workdir)
         print(format_table(metrics, f"jhash eval {args.workdir} ({time.time() - start:.1f} s)"))
         return 0
 
     config = jconfig.load_config(args.config or _default_config_path())
     config = jconfig.apply_overrides(config, _split_overrides(extra))
     workdir = args.workdir or f"runs/{config.method}-{config.dataset}-{config.bits}b"
+    from jhash.io import read_json
     from jhash.train import train
 
     start = time.time()
     metrics = train(config, workdir)
-    timing = json.loads((pathlib.Path(workdir) / "timing.json").read_text())
+    timing = read_json(pathlib.Path(workdir) / "timing.json")
     title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s"
     if "epoch_s" in timing:
         title += f"; {timing['epoch_s']:.2f} s per epoch, evaluation {timing['eval_s']:.1f} s"

@@ -163,14 +163,17 @@ def features_config(arg=None) -> ml_collections.ConfigDict:
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
 
-    A value takes the type of its default (bool accepts true/false/1/0); a key with no
-    default is parsed as a Python literal when possible, else kept as text.
+    A value takes the type of its default (bool accepts true/false/1/0; a default of None
+    takes a Python literal when the text parses as one, else the text); a key with no default
+    is an error that lists the known keys.
     """
     out = ml_collections.ConfigDict(defaults)
     for item in filter(None, (arg or "").split(",")):
         if "=" not in item:
             raise ValueError(f"config argument {item!r} must look like key=value (in {arg!r})")
         key, value = (s.strip() for s in item.split("=", 1))
+        if key not in defaults:
+            raise ValueError(f"unknown key {key!r} in the config argument {arg!r}; known keys: {sorted(defaults)}")
         out[key] = _coerce(value, defaults.get(key), key)
     return out
 

@@ -36,7 +36,6 @@ database item uses) and ``distinct_db_codes``; their codes.npz holds ``query_fea
 from __future__ import annotations
 
 import functools
-import json
 import pathlib
 import time
 
@@ -46,6 +45,7 @@ import numpy as np
 
 from jhash import codes as jcodes
 from jhash import index as jindex
+from jhash import io as jio
 from jhash import metrics as jmetrics
 from jhash import quantization as jquant
 from jhash import data as jdata
@@ -163,10 +163,10 @@ def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> di
                                           kind=qz.kind, metric=qz.metric, map_k=None)
         results["val_map@all"] = val["map@all"]
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
-    (workdir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
-    np.savez(workdir / "codes.npz", query_features=qf, database_codes=dc.astype(np.uint16), codebooks=codebooks,
+    jio.savez(workdir / "codes.npz", query_features=qf, database_codes=dc.astype(np.uint16), codebooks=codebooks,
              query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
              bits=np.int64(config.bits), kind=np.str_(qz.kind), metric=np.str_(qz.metric))
+    jio.write_json(workdir / "metrics.json", results, sort_keys=True)  # last: metrics.json marks the results complete
     return results
 
 
@@ -332,7 +332,7 @@ def restore_run(config, workdir, *, data=None, mesh=None):
         target = trainer.init_state(method, trainer.make_optimizer(
             config.optimizer, steps_per_epoch=1, num_steps=1), config, data.sample_x())
         target = jax.device_put(target, state_shardings(target, mesh, method.sharded_state))
-        return method, ckpt.restore(target), data
+        return method, ckpt.restore_newest_intact(target, set_aside=False), data
     finally:
         ckpt.close()
 
@@ -343,11 +343,16 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
     checkpoint of the run (this is what ``jhash eval`` does).  The index's lookup times go
     into ``timing`` when given (the trainer writes it to timing.json), otherwise they are
-    merged into the work dir's timing.json.
+    merged into the work dir's timing.json. Holds the work dir's lock (:func:`jhash.io.workdir_lock`).
     """
+    workdir = pathlib.Path(workdir)
+    with jio.workdir_lock(workdir, create=False):
+        return _evaluate_run(config, workdir, method=method, state=state, data=data, mesh=mesh, timing=timing)
+
+
+def _evaluate_run(config, workdir, *, method, state, data, mesh, timing) -> dict:
     from jhash.train import trainer
 
-    workdir = pathlib.Path(workdir)
     data = data or trainer.load_experiment_data(config, workdir)
     mesh = mesh or make_mesh(config.num_devices)
     if method is None or state is None:
@@ -367,8 +372,8 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
         timing.update(lookup_timing)
     else:
         path = workdir / "timing.json"
-        old = json.loads(path.read_text()) if path.is_file() else {}
-        path.write_text(json.dumps({**old, **lookup_timing}, indent=2))
+        old = jio.read_json(path) if path.is_file() else {}
+        jio.write_json(path, {**old, **lookup_timing})
     if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
         x, y = data.dataset.x, np.asarray(data.dataset.y)
         vq = encode(method, state, x, index=data.validation_index, **enc)
@@ -377,11 +382,11 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
                                 radius=config.eval.radius)
         results.update({f"val_{k}": val[k] for k in ("map@all", f"precision@r{config.eval.radius}")})
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
-    (workdir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
-    np.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
+    jio.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
              query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
              bits=np.int64(config.bits))
-    np.savez(workdir / "curves.npz", **retrieval_curves(qc, dc, yq, yd))
+    jio.savez(workdir / "curves.npz", **retrieval_curves(qc, dc, yq, yd))
+    jio.write_json(workdir / "metrics.json", results, sort_keys=True)  # last: metrics.json marks the results complete
     return results
 
 

@@ -27,7 +27,6 @@ command-line front end; ``experiments/configs/features.py`` trains a method on t
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import time
 import types
@@ -36,6 +35,7 @@ import jax
 import numpy as np
 
 from jhash import data as jdata
+from jhash import io as jio
 from jhash.evaluate import extract_features
 from jhash.models import get_model, init_model
 from jhash.train.state import make_mesh
@@ -90,10 +90,7 @@ def save(path, features: np.ndarray, dataset, meta: dict) -> dict:
     if dataset.is_test is not None:
         arrays["is_test"] = np.asarray(dataset.is_test)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    jio.savez(path, **arrays)
     return meta
 
 

@@ -49,8 +49,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import pathlib
+import warnings
 import zipfile
 from typing import NamedTuple
 
@@ -61,6 +61,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jhash import _index_kernels as _k
 from jhash import codes as _codes
+from jhash import io as jio
 
 __all__ = ["HammingIndex", "RangeResult", "IndexFileError", "plan_range_search"]
 
@@ -305,6 +306,8 @@ class HammingIndex:
         query_chunk = _check_int(query_chunk, "query_chunk", 1)
         db_chunk = _check_int(db_chunk, "db_chunk", 1)
         n_q, kk = qw.shape[0], min(k, len(self))
+        if k > kk:
+            warnings.warn(f"k={k} is larger than the index ({len(self)} items); the top {kk} are returned", stacklevel=2)
         pos = np.zeros((n_q, kk), np.int64)
         dist = np.zeros((n_q, kk), np.int32)
         if kk and n_q:
@@ -430,11 +433,9 @@ class HammingIndex:
                   "bits": np.int64(self.bits), "next_id": np.int64(self._next_id),
                   "ids": self._ids, "codes": rows}
         fields["sha256"] = np.str_(_digest(fields))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **fields)
-        os.replace(tmp, path)
-        return path
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; give the index file's path (an .npz)")
+        return jio.savez(path, **fields)
 
     @classmethod
     def load(cls, path) -> "HammingIndex":

@@ -45,6 +45,7 @@ distance, then database index) a chunk of queries at a time and shares the AP co
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -163,6 +164,8 @@ def _check_k(k, n_db):
         return n_db
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer or None, got {k!r}")
+    if k > n_db:
+        warnings.warn(f"k={k} is larger than the database ({n_db} items); the top {n_db} are used", stacklevel=3)
     return int(min(k, n_db))
 
 

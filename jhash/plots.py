@@ -11,6 +11,8 @@ import pathlib
 
 import numpy as np
 
+from jhash import io as jio
+
 
 def _plt():
     import matplotlib
@@ -53,7 +55,8 @@ def _finish(plt, fig, axes, path, xlabel, ylabel):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with jio.atomic_file(path) as f:
+        fig.savefig(f, dpi=110, format=pathlib.Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 

@@ -8,11 +8,15 @@ listed, since they are the usual reason a rerun differs.
 """
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import pathlib
+import shutil
 import tempfile
 
 import numpy as np
+
+from jhash import io as jio
 
 ENVIRONMENT = ("jhash_version", "git", "packages", "python", "devices")
 
@@ -23,11 +27,11 @@ def compare_runs(original, rerun) -> dict:
     a, b = np.load(original / "codes.npz"), np.load(rerun / "codes.npz")
     codes = {name: bool(name in b.files and a[name].shape == b[name].shape and np.array_equal(a[name], b[name]))
              for name in a.files}
-    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (original, rerun))
+    ma, mb = (jio.read_json(d / "metrics.json") for d in (original, rerun))
     metrics = {k: (ma.get(k), mb.get(k)) for k in sorted(set(ma) | set(mb)) if ma.get(k) != mb.get(k)}
     environment = {}
     if (original / "manifest.json").exists() and (rerun / "manifest.json").exists():
-        ea, eb = (json.loads((d / "manifest.json").read_text()) for d in (original, rerun))
+        ea, eb = (jio.read_json(d / "manifest.json") for d in (original, rerun))
         environment = {k: (ea.get(k), eb.get(k)) for k in ENVIRONMENT if ea.get(k) != eb.get(k)}
         if ea["split"]["checksum"] != eb["split"]["checksum"]:
             environment["split"] = (ea["split"], eb["split"])
@@ -38,17 +42,33 @@ def compare_runs(original, rerun) -> dict:
 def reproduce(run_dir, workdir=None) -> dict:
     """Trains ``run_dir``'s config again in ``workdir`` (a new temporary folder by default) and compares."""
     from jhash.train import read_config, train
+    from jhash.train.manifest import result_problem
+    from jhash.train.trainer import validate_config
 
     run_dir = pathlib.Path(run_dir)
-    if not (run_dir / "codes.npz").exists() or not (run_dir / "metrics.json").exists():
-        raise FileNotFoundError(f"{run_dir} has no codes.npz / metrics.json: is it a finished jhash run?")
-    config = read_config(run_dir)
-    config.progress = False
-    workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="jhash-reproduce-"))
-    if workdir.exists() and any(workdir.iterdir()):
-        raise ValueError(f"--workdir {workdir} is not empty; reproduce needs a fresh folder")
-    train(config, workdir)
-    return compare_runs(run_dir, workdir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} not found: give the folder of a finished jhash run")
+    # Not while another process writes the run (a run folder we cannot write, nobody here writes either).
+    writable = os.access(run_dir, os.W_OK)
+    with jio.workdir_lock(run_dir, create=False, cleanup=False) if writable else contextlib.nullcontext():
+        problem = result_problem(run_dir)
+        if problem is not None:
+            raise ValueError(f"{problem}: reproduce needs a finished run with intact results "
+                             f"(`jhash eval --workdir {run_dir}` rewrites them)")
+        config = read_config(run_dir)
+        config.progress = False
+        validate_config(config)
+        if workdir is not None and pathlib.Path(workdir).is_dir() and set(os.listdir(workdir)) - {jio.LOCK_NAME}:
+            raise ValueError(f"--workdir {workdir} is not empty; reproduce needs a fresh folder")
+        made = workdir is None
+        workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="jhash-reproduce-"))
+        try:
+            train(config, workdir)
+            return compare_runs(run_dir, workdir)
+        except BaseException:
+            if made:  # a failed rerun leaves nothing behind
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
 
 
 def format_report(report: dict) -> str:

@@ -10,7 +10,9 @@ Each run trains in ``WORKDIR/<key=value,...>`` with its own manifest (``manifest
 The sweep's spec is saved in ``WORKDIR/sweep.json``: running the same command again skips
 the finished runs and resumes an interrupted one from its last checkpoint (so a killed
 sweep, resumed, ends with the results of an uninterrupted one); another spec in the same
-folder is refused.
+folder is refused. Every config of the grid is loaded and validated before anything is written;
+a run whose result files do not parse counts as unfinished and is evaluated again. The sweep
+folder and each run folder are locked while in use (:func:`jhash.io.workdir_lock`).
 
 Aggregation groups runs by every grid key except the seeds (``seed``, ``split_seed``) and
 gives mean +- std over the seeds. With ``--config.validation=N`` each run also reports
@@ -25,9 +27,12 @@ import itertools
 import json
 import pathlib
 import re
+import sys
 import time
 
 import numpy as np
+
+from jhash import io as jio
 
 SEED_KEYS = ("seed", "split_seed")
 TABLE_METRICS = ("map@all", "precision@r2", "recall@r2", "val_map@all", "train_s")
@@ -60,6 +65,7 @@ def run_name(point: dict) -> str:
 def expand(spec: dict) -> list[tuple[str, dict, object]]:
     """``[(name, point, config)]`` for every point of the grid, configs loaded and overridden."""
     from jhash.config import apply_overrides, load_config
+    from jhash.train.trainer import validate_config
 
     grid = spec["grid"]
     keys = list(grid)
@@ -74,33 +80,41 @@ def expand(spec: dict) -> list[tuple[str, dict, object]]:
         config = load_config(config_spec.format(**point))
         fields = [f"{k}={v}" for k, v in point.items() if k not in placeholders]
         config = apply_overrides(config, list(spec.get("overrides", [])) + fields + ["progress=false"])
+        try:
+            validate_config(config)
+        except ValueError as e:
+            raise ValueError(f"run {run_name(point)}: {e}") from None
         runs.append((run_name(point), point, config))
     return runs
 
 
 def _is_finished(workdir: pathlib.Path) -> bool:
-    try:
-        manifest = json.loads((workdir / "manifest.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    return manifest.get("status") == "finished" and (workdir / "metrics.json").exists()
+    """Finished, with result files that are complete and parse (a damaged one is run again)."""
+    from jhash.train.manifest import result_problem
+
+    return result_problem(workdir) is None
 
 
 def run_sweep(spec: dict, workdir, *, log=print) -> list[pathlib.Path]:
     """Runs (or resumes) every run of ``spec`` (``{"config": ..., "grid": {...}, "overrides": [...]}``) under ``workdir``."""
+    workdir = pathlib.Path(workdir)
+    spec = {"config": spec["config"], "grid": spec["grid"], "overrides": list(spec.get("overrides", []))}
+    runs = expand(spec)  # every config is loaded and checked before anything is written or trained
+    # One sweep process per folder (each run also holds its own lock); once a run has a checkpoint the folder stays.
+    with jio.workdir_lock(workdir):
+        saved = workdir / "sweep.json"
+        if saved.exists():
+            old = jio.read_json(saved, "delete it to start this sweep afresh")
+            if old != json.loads(json.dumps(spec)):
+                raise ValueError(f"{workdir} holds another sweep ({old}); use a new --workdir")
+        else:
+            jio.write_json(saved, spec)
+        return _run_all(runs, workdir, log)
+
+
+def _run_all(runs, workdir: pathlib.Path, log) -> list[pathlib.Path]:
     from jhash.train import train
 
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    saved = workdir / "sweep.json"
-    spec = {"config": spec["config"], "grid": spec["grid"], "overrides": list(spec.get("overrides", []))}
-    if saved.exists():
-        old = json.loads(saved.read_text())
-        if old != json.loads(json.dumps(spec)):
-            raise ValueError(f"{workdir} holds another sweep ({old}); use a new --workdir")
-    else:
-        saved.write_text(json.dumps(spec, indent=2))
-    runs = expand(spec)  # every config is loaded and checked before the first run starts
     dirs = []
     for i, (name, _, config) in enumerate(runs):
         run_dir = workdir / name
@@ -119,19 +133,25 @@ def run_sweep(spec: dict, workdir, *, log=print) -> list[pathlib.Path]:
 
 def collect(workdir) -> tuple[dict, list[dict]]:
     """The sweep's spec and one record per finished run: its grid point, metrics and train seconds."""
+    from jhash.train.manifest import result_problem
+
     workdir = pathlib.Path(workdir)
     path = workdir / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a sweep folder (made by `jhash sweep`)?")
-    spec = json.loads(path.read_text())
+    spec = jio.read_json(path)
     records = []
     for values in itertools.product(*spec["grid"].values()):
         point = dict(zip(spec["grid"], values))
         run_dir = workdir / run_name(point)
-        if not _is_finished(run_dir):
+        problem = result_problem(run_dir)
+        if problem is not None:
+            if (run_dir / "manifest.json").exists() and "is not finished" not in problem:
+                print(f"jhash: warning: {problem}; {run_dir.name} counts as unfinished (run the sweep again "
+                      "to re-evaluate it)", file=sys.stderr)
             continue
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        timing = json.loads((run_dir / "timing.json").read_text())
+        metrics = jio.read_json(run_dir / "metrics.json")
+        timing = jio.read_json(run_dir / "timing.json")
         records.append({"point": point, "dir": run_dir, "metrics": {**metrics, "train_s": timing.get("train_s")}})
     return spec, records
 
@@ -203,8 +223,8 @@ def aggregate(workdir, *, plots: bool = True) -> dict:
               + ", ".join(f"`{k}` = {v}" for k, v in spec["grid"].items())
               + (f", overrides {spec['overrides']}" if spec["overrides"] else "")
               + f". {len(records)} of {n_total} runs finished. mean ± std over seeds; train_s in seconds.\n\n")
-    (workdir / "results.md").write_text(header + md)
-    (workdir / "results.csv").write_text(csv_text)
+    jio.write_text(workdir / "results.md", header + md)
+    jio.write_text(workdir / "results.csv", csv_text)
     out = {"markdown": workdir / "results.md", "csv": workdir / "results.csv"}
     if plots:
         from jhash import plots as jplots

@@ -35,6 +35,8 @@ import zipfile
 
 import numpy as np
 
+from jhash import io as jio
+
 FORMAT = "jhash.backbone_weights.v1"
 META_KEY = "__jhash_weights__"
 
@@ -224,10 +226,7 @@ def convert_file(source: str | os.PathLike, out: str | os.PathLike, *, arch: str
     meta = {"format": FORMAT, "arch": arch, "source": source.name, "source_sha256": _sha256(source),
             "variables": len(arrays), "parameters": int(sum(a.size for k, a in arrays.items() if k.startswith("params/")))}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(meta))})
-    os.replace(tmp, out)
+    jio.savez(out, **arrays, **{META_KEY: np.array(json.dumps(meta))})
     return meta
 
 

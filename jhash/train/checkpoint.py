@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+import sys
 
 import jax
 import numpy as np
@@ -74,8 +75,10 @@ class Checkpointer:
             restored = self._manager.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
             )
-        except Exception as e:  # orbax raises many types for damaged files
-            raise CheckpointError(f"checkpoint at step {step} in {self.directory} cannot be read: {type(e).__name__}: {e}") from e
+        except Exception as e:  # orbax raises many types for damaged files, often with pages of detail
+            detail = (str(e).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0][:200]
+            raise CheckpointError(f"checkpoint at step {step} in {self.directory} cannot be read "
+                                  f"({type(e).__name__}: {detail})") from e
         meta = restored["meta"]
         if not isinstance(meta, dict) or "digest" not in meta:
             raise CheckpointError(f"checkpoint at step {step} in {self.directory} has no digest metadata")
@@ -83,6 +86,38 @@ class Checkpointer:
         if tree_digest(state) != meta["digest"]:
             raise CheckpointError(f"checkpoint at step {step} in {self.directory} is corrupt: its content does not match its digest")
         return state
+
+    def restore_newest_intact(self, target, *, set_aside: bool):
+        """Restores the latest checkpoint; when it is damaged, looks for the newest intact older one.
+
+        With ``set_aside`` the damaged newer checkpoints are renamed ``damaged-STEP`` (kept for
+        inspection, ignored from then on) and the intact one is restored, with a warning on
+        stderr; without it the :class:`CheckpointError` names the intact step and what to do.
+        """
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
+            raise CheckpointError(f"no checkpoint found in {self.directory}")
+        try:
+            return self.restore(target, steps[0])
+        except CheckpointError as e:
+            damaged = str(e)
+        workdir = self.directory.parent
+        for step in steps[1:]:
+            try:
+                state = self.restore(target, step)
+            except CheckpointError:
+                continue
+            if not set_aside:
+                raise CheckpointError(f"{damaged}; the checkpoint at step {step} is intact: `jhash train --workdir "
+                                      f"{workdir}` sets the damaged one aside and trains on from step {step}")
+            for bad in (s for s in steps if s > step):
+                (self.directory / str(bad)).rename(self.directory / f"damaged-{bad}")
+            self._manager.reload()
+            print(f"jhash: warning: {damaged}; set aside as damaged-{steps[0]}, resuming from step {step}, "
+                  "the newest intact checkpoint", file=sys.stderr)
+            return state
+        raise CheckpointError(f"{damaged}, and no older checkpoint is intact; start again in a new --workdir "
+                              f"(or delete {self.directory})")
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -7,6 +7,8 @@ import pathlib
 
 import numpy as np
 
+from jhash import io as jio
+
 
 def to_python(value):
     """A JSON-ready Python scalar/list from a numpy/jax value."""
@@ -36,9 +38,7 @@ class JsonlWriter:
                         keep.append(line)
                 except (ValueError, KeyError, TypeError):  # a line cut short by a kill
                     pass
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-            tmp.replace(self.path)
+            jio.write_text(self.path, "".join(line + "\n" for line in keep))
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, step: int, metrics: dict) -> None:

@@ -15,10 +15,12 @@ import pathlib
 import platform
 import subprocess
 import sys
+import zipfile
 
 import jax
 
 import jhash
+from jhash import io as jio
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "numba", "ml-collections",
             "tensorflow-datasets")
@@ -70,7 +72,7 @@ class Manifest:
 
     def __init__(self, workdir, fixed: dict):
         self.path = pathlib.Path(workdir) / "manifest.json"
-        previous = json.loads(self.path.read_text()) if self.path.exists() else {}
+        previous = jio.read_json(self.path, "delete it to start the run's history afresh") if self.path.exists() else {}
         self.data = {**fixed, "calls": previous.get("calls", []), "status": "running"}
         self.data["calls"].append({"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                                    "status": "running"})
@@ -89,13 +91,40 @@ class Manifest:
         self._write()
 
     def _write(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
-        tmp.replace(self.path)
+        jio.write_json(self.path, self.data, sort_keys=True)
 
 
 def read(workdir) -> dict:
     path = pathlib.Path(workdir) / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash run (made by `jhash train`)?")
-    return json.loads(path.read_text())
+    return jio.read_json(path)
+
+
+def result_problem(workdir) -> str | None:
+    """None when ``workdir`` holds a finished run whose result files are complete and parse
+    (manifest.json says finished; metrics.json maps names to numbers; timing.json parses;
+    codes.npz and curves.npz, when present, are intact zip files); otherwise what is wrong."""
+    workdir = pathlib.Path(workdir)
+    try:
+        if read(workdir).get("status") != "finished":
+            return f"{workdir} is not finished"
+        metrics = jio.read_json(workdir / "metrics.json")
+        if not isinstance(metrics, dict) or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in metrics.values()):
+            return f"{workdir / 'metrics.json'} is damaged (not a mapping of metric names to numbers)"
+        jio.read_json(workdir / "timing.json")
+    except (OSError, ValueError) as e:
+        return str(e)
+    for name in ("codes.npz", "curves.npz"):
+        path = workdir / name
+        if name == "curves.npz" and not path.exists():  # quantization methods write no curves
+            continue
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+        except (OSError, zipfile.BadZipFile) as e:
+            return f"{path} is damaged or missing ({e})"
+        if bad is not None:
+            return f"{path} is damaged ({bad} fails its checksum)"
+    return None

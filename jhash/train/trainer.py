@@ -13,6 +13,14 @@ A run lives in a work dir:
                    the radius lookup of jhash.index in the evaluation (lookup_s)
   manifest.json    config, versions, git commit, devices, dataset and split checksums, one entry per call
   tensorboard/     the training metrics as TensorBoard event files
+  .jhash.lock      the work dir's lock (jhash.io.workdir_lock): a second process is refused at once; the OS drops
+                   the lock when its holder dies, so a killed run leaves none
+
+Every result file is written to a temporary name and renamed (jhash.io), so a kill never leaves a
+truncated one; a run counts as finished only when its result files parse
+(jhash.train.manifest.result_problem). A call that fails before the run's first checkpoint
+removes what it added to the work dir. When the newest checkpoint is damaged, training goes on
+from the newest intact one (the damaged one is renamed damaged-STEP), saying so.
 
 Everything a step does is a pure function of the train state and the batch; the batch of
 step s is a pure function of (seed, s) and the step's randomness is fold_in(key, s), so a
@@ -36,6 +44,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jhash import data as jdata
+from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.methods.base import regularized
@@ -147,11 +156,28 @@ def validate_config(config) -> None:
         value = config[name]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
-    for name in ("log_every", "checkpoint_every"):
-        if config[name] <= 0:
-            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
+    for name in ("log_every", "checkpoint_every", "keep_checkpoints", "eval.batch_size"):
+        _check_int(config, name, 1)
+    for name in ("seed", "split_seed", "validation", "num_devices", "eval.radius"):
+        _check_int(config, name, 0)
+    _check_int(config, "eval.map_k", -1)
+    if config.eval.radius > config.bits:
+        raise ValueError(f"config.eval.radius must be at most config.bits ({config.bits}), got {config.eval.radius}")
+    lr = config.optimizer.learning_rate
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"config.optimizer.learning_rate must be a positive number, got {lr!r}")
     methods.get_method(config.method)  # unknown method -> ValueError
     get_augmentation(config.augment)
+
+
+def _check_int(config, name: str, low: int) -> None:
+    value = config
+    for part in name.split("."):
+        if part not in value:  # a config.json written before the field existed
+            return
+        value = value[part]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"config.{name} must be an integer >= {low}, got {value!r}")
 
 
 def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None) -> Callable:
@@ -192,7 +218,7 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
     from jhash.config import base_config
 
     defaults = json.loads(base_config().to_json())  # fields added since the run was made have their defaults
-    old, new = {**defaults, **json.loads(path.read_text())}, json.loads(config.to_json())
+    old, new = {**defaults, **jio.read_json(path, "use a new --workdir")}, json.loads(config.to_json())
     for c in (old, new):
         c["data"] = {k: v for k, v in {**defaults["data"], **c.get("data", {})}.items()
                      if k not in _RESUMABLE_DATA_FIELDS}
@@ -209,7 +235,7 @@ def read_config(workdir) -> ml_collections.ConfigDict:
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
     from jhash.config import base_config
 
-    saved = json.loads(path.read_text())
+    saved = jio.read_json(path)
     defaults = json.loads(base_config().to_json())
     for key, value in defaults.items():
         if key not in saved:
@@ -280,10 +306,16 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
       evaluate: run the evaluator at the end and return its metrics.
     Returns:
       The final metrics (see :func:`jhash.evaluate.evaluate_run`), or {} with ``evaluate=False``.
+    Raises:
+      jhash.io.WorkdirError: another process uses ``workdir``, or it is a file or not writable.
     """
     validate_config(config)
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    with jio.workdir_lock(workdir):  # one process per work dir; a failure before the first checkpoint leaves nothing
+        return _train(config, workdir, on_step=on_step, evaluate=evaluate)
+
+
+def _train(config, workdir: pathlib.Path, *, on_step, evaluate: bool) -> dict:
     resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
     if resuming:
         _check_same_config(config, workdir)
@@ -301,9 +333,9 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
                                     num_steps=num_steps)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
-        state = ckpt.restore(state)
+        state = ckpt.restore_newest_intact(state, set_aside=True)
     else:  # everything above accepted the config: this work dir is now its run's
-        (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True))
+        jio.write_json(workdir / "config.json", json.loads(config.to_json()), sort_keys=True)
     start = int(state.step)
     batch_sharding = data_sharded(mesh)
     manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
@@ -377,11 +409,13 @@ def _all_finite(tree):
 
 
 def _diverged(config, what: str, step: int, ckpt) -> None:
-    raise FloatingPointError(
-        f"the {what} of {config.method} became NaN or infinite by step {step}; the last good checkpoint "
-        f"(step {ckpt.latest_step()}) is kept. Try a smaller optimizer.learning_rate.")
+    last = ckpt.latest_step()
+    kept = ("no checkpoint was saved before (the run starts over)" if last is None
+            else f"the last good checkpoint (step {last}) is kept")
+    raise FloatingPointError(f"the {what} of {config.method} became NaN or infinite by step {step}; {kept}. "
+                             "Try a smaller optimizer.learning_rate.")
 
 
 def _write_timing(workdir: pathlib.Path, timing: dict) -> None:
     """Wall-clock times of the last `train` call (timing.json; kept out of metrics.json, which is reproducible)."""
-    (workdir / "timing.json").write_text(json.dumps(timing, indent=2))
+    jio.write_json(workdir / "timing.json", timing)
