@@ -19,7 +19,6 @@ it against the dataset (range, duplicates, non-empty) and returns a :class:`Spli
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ LIST_FILES = {"query": "test.txt", "database": "database.txt", "train": "train.t
 
 
 def _parse_list(path: pathlib.Path, width: int | None):
-    """``(paths, labels (n, c) uint8, origins)`` of one list file; errors name the file and line."""
+    """``(paths, labels (n, c) uint8, line numbers, width)`` of one list file; errors name the file and line."""
     paths, rows, origins = [], [], []
     seen = {}
     with open(path, encoding="utf-8") as f:
@@ -60,7 +59,7 @@ def _parse_list(path: pathlib.Path, width: int | None):
             seen[parts[0]] = lineno
             paths.append(parts[0])
             rows.append(np.frombuffer("".join(bits).encode(), np.uint8) - 48)
-            origins.append(f"{path.name}:{lineno}")
+            origins.append(lineno)
     if not paths:
         raise ValueError(f"{path}: the list is empty")
     return paths, np.stack(rows), origins, width
@@ -88,19 +87,20 @@ def load_image_list(list_dir, data_dir=None, *, image_size: int, resize: int = 0
     if not isinstance(image_size, int) or image_size < 1:
         raise ValueError(f"imagelist: the listed images may have any size; set config.image_size (e.g. 224), "
                          f"got {image_size!r}")
-    position, paths, labels, origins = {}, [], [], []
+    position, paths, labels, file_of, line_of = {}, [], [], [], []
+    files = [str(list_dir / f) for f in LIST_FILES.values()]
     given, width = {}, None
-    for part, file in LIST_FILES.items():
-        p, y, o, width = _parse_list(list_dir / file, width)
+    for f, (part, file) in enumerate(LIST_FILES.items()):
+        p, y, lines, width = _parse_list(list_dir / file, width)
         idx = np.empty(len(p), np.int64)
-        for k, (path, row, origin) in enumerate(zip(p, y, o)):
+        for k, (path, row, line) in enumerate(zip(p, y, lines)):
             at = position.get(path)
             if at is None:
                 at = position[path] = len(paths)
-                paths.append(path), labels.append(row), origins.append(origin)
+                paths.append(path), labels.append(row), file_of.append(f), line_of.append(line)
             elif not np.array_equal(labels[at], row):
-                raise ValueError(f"{list_dir / file}:{origin.split(':')[1]}: {path} has other labels than at "
-                                 f"{origins[at]}")
+                raise ValueError(f"{list_dir / file}:{line}: {path} has other labels than at "
+                                 f"{files[file_of[at]]}:{line_of[at]}")
             idx[k] = at
         given[part] = idx
     y = np.stack(labels)
@@ -109,6 +109,7 @@ def load_image_list(list_dir, data_dir=None, *, image_size: int, resize: int = 0
     is_test = np.zeros(len(paths), bool)
     is_test[given["query"]] = True
     root = pathlib.Path(data_dir).expanduser() if data_dir else list_dir
+    origins = (files, np.array(file_of, np.uint8), np.array(line_of, np.int32))
     x = ImageArray(FileImages(root, paths, mode, origins), image_size, resize)
     return Dataset(name or f"imagelist:{list_dir.name}", x, y, int(width), is_test, given_split=given)
 
@@ -123,7 +124,7 @@ def check_image_files(x: ImageArray, threads: int = 8) -> None:
         return
 
     def check(i):
-        path = os.path.join(source.root, str(source.paths[i]))
+        path = source.path(i)
         try:
             with Image.open(path) as im:
                 im.size  # noqa: B018 (header parsed)

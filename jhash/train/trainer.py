@@ -161,6 +161,20 @@ def validate_config(config) -> None:
     for name in ("seed", "split_seed", "validation", "num_devices", "eval.radius"):
         _check_int(config, name, 0)
     _check_int(config, "eval.map_k", -1)
+    for name in ("image_size", "data.resize", "data.prefetch"):
+        _check_int(config, name, 0)
+    _check_int(config, "data.workers", -1)
+    if "data" in config:
+        from jhash.data.images import TRAIN_CROPS
+
+        if config.data.train_crop not in TRAIN_CROPS:
+            raise ValueError(f"config.data.train_crop must be one of {', '.join(TRAIN_CROPS)}, "
+                             f"got {config.data.train_crop!r}")
+        if config.data.resize and config.data.resize < config.get("image_size", 0):
+            raise ValueError(f"config.data.resize ({config.data.resize}) must be 0 or >= config.image_size "
+                             f"({config.image_size})")
+    if config.get("split_file", "") and not pathlib.Path(config.split_file).expanduser().is_file():
+        raise ValueError(f"config.split_file: {config.split_file} does not exist")
     if config.eval.radius > config.bits:
         raise ValueError(f"config.eval.radius must be at most config.bits ({config.bits}), got {config.eval.radius}")
     lr = config.optimizer.learning_rate
