@@ -145,12 +145,13 @@ def stream(reader: BatchReader, start: int, stop: int, *, workers: int = 0, pref
     """The batches ``reader(s)`` for s in [start, stop), in order, from a grain pipeline.
 
     ``workers`` > 0: grain worker processes (``mp_prefetch``), each holding ``prefetch``
-    batches; 0: a thread of this process prefetches ``prefetch`` batches.
+    batches; 0: a thread of this process prefetches ``prefetch`` batches. Closing the
+    generator (or finishing it) stops the workers and frees their shared memory.
     """
     import grain
 
     if stop <= start:
-        return iter(())
+        return
     ds = grain.MapDataset.range(start, stop).map(reader)
     if workers > 0:
         _absl_flags_parsed()
@@ -158,7 +159,11 @@ def stream(reader: BatchReader, start: int, stop: int, *, workers: int = 0, pref
             grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=max(1, prefetch)))
     else:
         it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if prefetch else 0, prefetch_buffer_size=prefetch))
-    return iter(it)
+    it = iter(it)
+    try:
+        yield from it
+    finally:
+        it.close()
 
 
 def _absl_flags_parsed() -> None:

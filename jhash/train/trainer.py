@@ -360,8 +360,8 @@ def _train(config, workdir: pathlib.Path, *, on_step, evaluate: bool) -> dict:
     started = time.perf_counter()
     first_step_done = None  # the first step includes compilation; speed is measured after it
     done = start
+    batches = training_batches(method, config, exp, start, num_steps)
     try:
-        batches = training_batches(method, config, exp, start, num_steps)
         for step, batch in zip(range(start, num_steps), batches):
             state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
             done = step + 1
@@ -390,6 +390,7 @@ def _train(config, workdir: pathlib.Path, *, on_step, evaluate: bool) -> dict:
                         wall_s=time.perf_counter() - started, train_s=time.perf_counter() - started)
         raise
     finally:
+        batches.close()  # stops the input pipeline's workers
         bar.close()
         log.close()
         board.close()
