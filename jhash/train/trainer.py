@@ -219,12 +219,14 @@ def _canonical_objective(method, mesh, groups: int) -> Callable:
         u_local, pull_back, model_states = jax.vjp(forward, stacked, has_aux=True)
         gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
         u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(u_local))
+        u = jax.lax.optimization_barrier(u)
 
         def objective(u):
             loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
             return loss, (new_method_state, metrics)
 
         (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True)(u)
+        du = jax.lax.optimization_barrier(du)
         first = jax.lax.axis_index("data") * local
         du_local = jax.tree.map(
             lambda d: jax.lax.dynamic_slice_in_dim(d.reshape(groups, -1, *d.shape[1:]), first, local), du)
