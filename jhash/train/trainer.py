@@ -211,28 +211,22 @@ def _canonical_objective(method, mesh, groups: int) -> Callable:
 
     def per_device(params, model_state, x, batch, method_state, step, key):
         local = x.shape[0]  # groups held by this device
-        stacked = jax.tree.map(lambda p: jnp.broadcast_to(p, (local, *p.shape)), params)  # a copy per group
-
-        def forward(per_group):
-            return jax.lax.map(lambda a: apply_model(model, a[0], model_state, a[1], train=True), (per_group, x))
-
-        u_local, pull_back, model_states = jax.vjp(forward, stacked, has_aux=True)
+        forward = lambda p, xg: apply_model(model, p, model_state, xg, train=True)  # noqa: E731
+        outputs, pull_backs, model_states = zip(*(jax.vjp(forward, params, x[g], has_aux=True) for g in range(local)))
+        stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
         gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
-        u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(u_local))
-        u = jax.lax.optimization_barrier(u)
+        u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(stack(outputs)))
 
         def objective(u):
             loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
             return loss, (new_method_state, metrics)
 
         (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True)(u)
-        du = jax.lax.optimization_barrier(du)
+        du = jax.tree.map(lambda d: d.reshape(groups, -1, *d.shape[1:]), du)
         first = jax.lax.axis_index("data") * local
-        du_local = jax.tree.map(
-            lambda d: jax.lax.dynamic_slice_in_dim(d.reshape(groups, -1, *d.shape[1:]), first, local), du)
-        (grads,) = pull_back(du_local)
+        grads = stack(pull_backs[g](jax.tree.map(lambda d: d[first + g], du))[0] for g in range(local))
         grads = _fixed_order_sum(gather(grads))
-        model_state = jax.tree.map(lambda s: s / groups, _fixed_order_sum(gather(model_states)))
+        model_state = jax.tree.map(lambda s: s / groups, _fixed_order_sum(gather(stack(model_states))))
         return loss, grads, model_state, method_state, metrics
 
     mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), P("data"), P(), P(), P(), P()),
