@@ -53,6 +53,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.num_epochs = 10
     c.seed = 0                    # parameter initialisation, data order and per-step randomness
     c.num_devices = 0             # data-parallel devices; 0 = all local devices
+    c.reduction_groups = 8        # the batch's groups (must divide batch_size; a multiple of the devices): batch
+                                  # norm and the sums of gradients run per group, added in a fixed order
+    c.deterministic_reductions = True  # the same codes on any device count dividing reduction_groups
+                                  # (jhash.train.trainer.make_train_step); False: XLA's all-reduce, faster
     c.log_every = 50              # steps between JSON-lines logs
     c.checkpoint_every = 500      # steps between checkpoints (and one at the end)
     c.keep_checkpoints = 2

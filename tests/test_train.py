@@ -186,7 +186,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     ],
 )
 def test_bad_config_values_are_clear_errors(tmp_path, override, error, match):
-    overrides = [override] + (["num_devices=8"] if override == "batch_size=60" else [])
+    overrides = [override] + (["num_devices=8", "reduction_groups=4"] if override == "batch_size=60" else [])
     with pytest.raises(error, match=match):
         train(tiny_config(*overrides), tmp_path)
 

@@ -25,8 +25,9 @@ class Method:
       name: the method's name.
       model: a flax module mapping a batch of inputs to (batch, bits) real outputs.
       loss: a pure function ``loss(u, batch, method_state, *, step, key) -> (scalar, (new_method_state, metrics))``
-        where ``u`` are the model's outputs for ``batch`` (a dict with ``'x'``, ``'y'`` and
-        ``'index'``, the positions of the batch items in the training set), ``method_state``
+        where ``u`` are the model's outputs for ``batch`` (a dict with ``'y'`` and ``'index'``,
+        the positions of the batch items in the training set; ``'x'`` only with
+        ``config.deterministic_reductions=false``), ``method_state``
         is the method's own pytree (e.g. a memory bank, kept in the train state and in
         checkpoints), ``step`` the traced global step and ``key`` a PRNG key for this step.
         ``metrics`` is a dict of scalars to log.
@@ -45,7 +46,9 @@ class Method:
       sharded_state: keys of ``method_state`` (a dict) whose leading axis runs over the
         training set (e.g. ADSH's V and U): the trainer splits that axis over the mesh's
         ``'data'`` axis instead of replicating the array on every device, so each device
-        holds n / devices rows (kept replicated when n is not a multiple of the devices).
+        holds n / devices rows (kept replicated when n is not a multiple of the devices). With
+        ``config.deterministic_reductions`` (the default) the loss still sees every row: they are
+        gathered for the step and stored split again.
       quantizer: a :class:`jhash.quantization.Quantizer` for quantization methods (DQN, DEPQ, DSQ,
         SPDAQ): the evaluator then ranks the database by asymmetric quantizer distance from the
         queries' real vectors to the database's codewords instead of by Hamming distance

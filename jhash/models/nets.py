@@ -34,9 +34,10 @@ class CNN(nn.Module):
 
     Blocks of ``convs_per_block`` x (3x3 conv, batch norm, ReLU) and a 2x2 max-pool, then a
     dense layer (batch norm, ReLU) and the hash head. Batch norm (``batch_norm=True``) uses
-    the statistics of the whole global batch in training (the mean over a batch sharded
-    across devices is one all-reduce inside the jitted step) and running averages at
-    evaluation. Without it, pairwise losses such as DPSH's tend to shrink the outputs of a
+    the statistics of the batch it is applied to in training, which the trainer makes each
+    reduction group of batch / ``config.reduction_groups`` items ("ghost batch norm", the
+    same on any number of devices; the whole global batch, one all-reduce, with
+    ``config.deterministic_reductions=false``), and running averages at evaluation. Without it, pairwise losses such as DPSH's tend to shrink the outputs of a
     network trained from scratch to the trivial point u = 0 before any class structure
     emerges (seen on MNIST: every code the same).
     """

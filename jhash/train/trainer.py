@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jhash import data as jdata
@@ -152,8 +153,8 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
 
 def validate_config(config) -> None:
     """Clear errors for values the trainer cannot use."""
-    for name in ("bits", "batch_size", "num_epochs"):
-        value = config[name]
+    for name in ("bits", "batch_size", "num_epochs", "reduction_groups"):
+        value = config.get(name, 8)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
     for name in ("log_every", "checkpoint_every", "keep_checkpoints", "eval.batch_size"):
@@ -180,6 +181,11 @@ def validate_config(config) -> None:
     lr = config.optimizer.learning_rate
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"config.optimizer.learning_rate must be a positive number, got {lr!r}")
+    if not isinstance(config.get("deterministic_reductions", True), bool):
+        raise ValueError(f"config.deterministic_reductions must be true or false, got {config.deterministic_reductions!r}")
+    if config.get("deterministic_reductions", True) and config.batch_size % config.get("reduction_groups", 8):
+        raise ValueError(f"config.reduction_groups ({config.reduction_groups}) must divide config.batch_size "
+                         f"({config.batch_size})")
     methods.get_method(config.method)  # unknown method -> ValueError
     get_augmentation(config.augment)
 
@@ -194,24 +200,55 @@ def _check_int(config, name: str, low: int) -> None:
         raise ValueError(f"config.{name} must be an integer >= {low}, got {value!r}")
 
 
-def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None) -> Callable:
+def check_mesh(config, mesh) -> None:
+    """Clear errors for a device count that cannot split ``config``'s batch (or its groups) evenly."""
+    if config.batch_size % mesh.size:
+        raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number of devices ({mesh.size})")
+    groups = config.get("reduction_groups", 8)
+    if config.get("deterministic_reductions", True) and groups % mesh.size:
+        raise ValueError(f"config.reduction_groups ({groups}) must be a multiple of the number of devices "
+                         f"({mesh.size}); raise it (it must divide config.batch_size) or use fewer devices")
+
+
+def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None, *,
+                    reduction_groups: int = 8, deterministic_reductions: bool = True) -> Callable:
     """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state donated.
 
     ``augment(key, x)`` transforms the batch's inputs first (with a key of its own for the step).
     ``state_sharding``: the state's shardings (:func:`jhash.train.state.state_shardings`);
     default: replicated on every device.
+
+    With ``deterministic_reductions`` (the default) the step computes the same bits on any
+    number of devices that divides ``reduction_groups`` (:func:`_canonical_objective`): the
+    global batch is cut into ``reduction_groups`` groups, the network runs (forward and
+    backward) on each group by itself, so batch norm normalizes with the statistics of its
+    group of batch / groups items ("ghost batch norm"), and the per-group parameter gradients
+    and batch-norm updates are summed in the groups' order; the method's loss runs on the whole
+    batch's outputs, the same on every device. Without it, the step is one global-view program
+    whose cross-device sums (XLA's all-reduce of the gradients, batch-norm statistics over the
+    whole batch, the loss's sums) add in an order that depends on the device count.
     """
+    groups = int(reduction_groups)
+    if deterministic_reductions and groups % mesh.size:
+        raise ValueError(f"config.reduction_groups ({groups}) must be a multiple of the number of devices "
+                         f"({mesh.size})")
+    canonical = _canonical_objective(method, mesh, groups) if deterministic_reductions else None
 
     def train_step(state: TrainState, batch):
         key, augment_key = jax.random.split(jax.random.fold_in(state.key, state.step))
         x = augment(augment_key, batch["x"])
+        if canonical is not None:
+            rest = {k: v for k, v in batch.items() if k != "x"}
+            loss, grads, model_state, method_state, metrics = canonical(
+                state.params, state.model_state, x, rest, state.method_state, state.step, key)
+        else:
+            def objective(params):
+                u, model_state = apply_model(method.model, params, state.model_state, x, train=True)
+                loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
+                return loss, (model_state, method_state, metrics)
 
-        def objective(params):
-            u, model_state = apply_model(method.model, params, state.model_state, x, train=True)
-            loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
-            return loss, (model_state, method_state, metrics)
-
-        (loss, (model_state, method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+            (loss, (model_state, method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(
+                state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
@@ -222,6 +259,67 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
     state_sharding = repl if state_sharding is None else state_sharding
     return jax.jit(train_step, in_shardings=(state_sharding, data_sharded(mesh)), out_shardings=(state_sharding, repl),
                    donate_argnums=0)
+
+
+def _fixed_order_sum(stacked):
+    """``stacked[0] + stacked[1] + ... + stacked[G-1]`` for every leaf, added left to right."""
+    def add_up(a):
+        total = a[0]
+        for i in range(1, a.shape[0]):
+            total = total + a[i]
+        return total
+
+    return jax.tree.map(add_up, stacked)
+
+
+def _canonical_objective(method, mesh, groups: int) -> Callable:
+    """``f(params, model_state, x, batch, method_state, step, key) -> (loss, grads, model_state, method_state,
+    metrics)`` with results that do not depend on the number of devices of ``mesh``.
+
+    Inside one ``shard_map`` over ``'data'``, every device holds ``groups / devices`` groups of
+    the batch and runs the network on each group in turn (``lax.map``: one compiled program per
+    group, whatever the number of groups on the device), keeping the group's VJP. The groups'
+    outputs are all-gathered, so every device computes the method's loss, its gradient with
+    respect to the outputs and the new method state on the whole batch, exactly as one device
+    would (the method state is gathered whole for this: rows named in ``sharded_state`` are
+    stored split over the devices but the loss sees them all). Each device then pulls its
+    groups' output gradients back through their VJPs, and the per-group parameter gradients
+    and batch-norm updates are all-gathered and added in the groups' order (not ``psum``,
+    whose order depends on the device count). Batch norm thus uses the statistics of its group
+    of batch / groups items and its running averages move by the mean of the groups' updates.
+    """
+    model = method.model
+
+    def per_device(params, model_state, x, batch, method_state, step, key):
+        local = x.shape[0]  # groups held by this device
+        forward = lambda p, xg: apply_model(model, p, model_state, xg, train=True)  # noqa: E731
+        outputs, pull_backs, model_states = zip(*(jax.vjp(forward, params, x[g], has_aux=True) for g in range(local)))
+        stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
+        gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
+        u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(stack(outputs)))
+
+        def objective(u):
+            loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
+            return loss, (new_method_state, metrics)
+
+        (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True)(u)
+        du = jax.tree.map(lambda d: d.reshape(groups, -1, *d.shape[1:]), du)
+        first = jax.lax.axis_index("data") * local
+        grads = stack(pull_backs[g](jax.tree.map(lambda d: d[first + g], du))[0] for g in range(local))
+        grads = _fixed_order_sum(gather(grads))
+        model_state = jax.tree.map(lambda s: s / groups, _fixed_order_sum(gather(stack(model_states))))
+        return loss, grads, model_state, method_state, metrics
+
+    mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), P("data"), P(), P(), P(), P()),
+                           out_specs=P(), check_vma=False)
+
+    def objective(params, model_state, x, batch, method_state, step, key):
+        if x.shape[0] % groups:
+            raise ValueError(f"config.reduction_groups ({groups}) must divide the batch size ({x.shape[0]})")
+        x = x.reshape(groups, x.shape[0] // groups, *x.shape[1:])
+        return mapped(params, model_state, x, batch, method_state, step, key)
+
+    return objective
 
 
 def _check_same_config(config, workdir: pathlib.Path) -> None:
@@ -279,7 +377,9 @@ def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
     state = init_state(method, optimizer, config, sample_x)
     sharding = state_shardings(state, mesh, method.sharded_state)
-    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding)
+    step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding,
+                              reduction_groups=config.get("reduction_groups", 8),
+                              deterministic_reductions=config.get("deterministic_reductions", True))
     return jax.device_put(state, sharding), step_fn
 
 
@@ -324,22 +424,21 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
       jhash.io.WorkdirError: another process uses ``workdir``, or it is a file or not writable.
     """
     validate_config(config)
+    mesh = make_mesh(config.num_devices)
+    check_mesh(config, mesh)
     workdir = pathlib.Path(workdir)
     with jio.workdir_lock(workdir):  # one process per work dir; a failure before the first checkpoint leaves nothing
-        return _train(config, workdir, on_step=on_step, evaluate=evaluate)
+        return _train(config, workdir, mesh, on_step=on_step, evaluate=evaluate)
 
 
-def _train(config, workdir: pathlib.Path, *, on_step, evaluate: bool) -> dict:
+def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> dict:
     resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
     if resuming:
         _check_same_config(config, workdir)
     exp = load_experiment_data(config, workdir, new_split=not resuming)
     n_train = len(exp.train_index)
-    mesh = make_mesh(config.num_devices)
     if config.batch_size > n_train:
         raise ValueError(f"config.batch_size ({config.batch_size}) is larger than the training set ({n_train})")
-    if config.batch_size % mesh.size:
-        raise ValueError(f"config.batch_size ({config.batch_size}) must be divisible by the number of devices ({mesh.size})")
     steps_per_epoch = n_train // config.batch_size
     method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
     num_steps = method.num_steps or steps_per_epoch * config.num_epochs

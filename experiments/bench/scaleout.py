@@ -1,0 +1,145 @@
+"""Scale-out on host devices: do the codes depend on the device count, and what do canonical reductions cost?
+
+  python experiments/bench/scaleout.py codes [--devices 1,2,4,8] [--set FIELD=VALUE ...]
+      trains the default job (bare `jhash train`: DPSH on digits, 32 bits) once per device count and
+      counts the code bits that differ from the 1-device run (query and database codes).
+  python experiments/bench/scaleout.py time [--devices 1,2,4,8] [--repeats 3] [--steps 40]
+      step time of the jitted training step with and without ``config.deterministic_reductions``, for
+      the default job (MLP on digits, batch 64) and DPSH's CNN on 28x28 inputs (batch 128, batch norm).
+
+Every measurement runs in its own subprocess (``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+is read once per process); the contenders alternate (round-robin over repeats) so that load on a
+shared machine hits them alike, and the report gives the minimum time per step over the repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _env(devices: int) -> dict:
+    return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu",
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _bits(workdir: pathlib.Path):
+    import numpy as np
+
+    with np.load(workdir / "codes.npz") as z:
+        return np.unpackbits(z["query_codes"]), np.unpackbits(z["database_codes"])
+
+
+def codes(devices: list[int], overrides: list[str]) -> None:
+    """Default job at each device count; differing code bits against the first count."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for n in devices:
+            workdir = pathlib.Path(tmp) / f"dev{n}"
+            cmd = [sys.executable, "-m", "jhash.cli", "train", "--workdir", str(workdir), "--config.progress=false",
+                   *[f"--config.{o}" for o in overrides]]
+            out = subprocess.run(cmd, env=_env(n), cwd=REPO, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{n} devices failed:\n{out.stderr[-3000:]}")
+            metrics = json.loads((workdir / "metrics.json").read_text())
+            rows.append((n, workdir, metrics["map@all"]))
+        q0, d0 = _bits(rows[0][1])
+        print(f"| devices | query bits differing (of {q0.size}) | database bits differing (of {d0.size}) | mAP@ALL |")
+        print("|---|---|---|---|")
+        for n, workdir, map_all in rows:
+            q, d = _bits(workdir)
+            print(f"| {n} | {int((q != q0).sum())} | {int((d != d0).sum())} | {map_all:.5f} |")
+
+
+# The jobs timed: (name, config file argument, overrides, input shape)
+JOBS = {
+    "mlp-digits": ("dataset=digits,bits=32", [], (64,)),
+    "cnn-28px": ("dataset=mnist,bits=32", [], (28, 28, 1)),
+}
+
+
+def _time_child(job: str, deterministic: bool, steps: int) -> None:
+    """In a subprocess: seconds per step of the jitted step (after 3 warm-up steps) on random inputs."""
+    import jax
+    import numpy as np
+
+    from jhash import methods
+    from jhash.config import apply_overrides, load_config
+    from jhash.train.state import data_sharded, make_mesh
+    from jhash.train.trainer import training_setup
+
+    arg, overrides, shape = JOBS[job]
+    c = load_config(str(REPO / "experiments/configs/dpsh.py") + ":" + arg)
+    c = apply_overrides(c, [*overrides, f"deterministic_reductions={deterministic}"])
+    n_train = 512
+    rng = np.random.default_rng(0)
+    x = rng.random((n_train, *shape), dtype=np.float32)
+    y = rng.integers(0, 10, n_train).astype(np.int32)
+    method = methods.get_method(c.method).build(c, train_labels=y)
+    mesh = make_mesh(0)
+    state, step_fn = training_setup(method, c, mesh, x[:1], steps_per_epoch=n_train // c.batch_size,
+                                    num_steps=steps + 3)
+    sharding = data_sharded(mesh)
+    batches = []
+    for s in range(4):
+        idx = rng.permutation(n_train)[: c.batch_size].astype(np.int32)
+        batches.append(jax.device_put({"x": x[idx], "y": y[idx], "index": idx}, sharding))
+    for s in range(3):
+        state, _ = step_fn(state, batches[s % 4])
+    jax.block_until_ready(state)
+    start = time.perf_counter()
+    for s in range(steps):
+        state, _ = step_fn(state, batches[s % 4])
+    jax.block_until_ready(state)
+    print(json.dumps({"step_s": (time.perf_counter() - start) / steps, "devices": len(mesh.devices)}))
+
+
+def timing(devices: list[int], repeats: int, steps: int, jobs: list[str]) -> None:
+    contenders = [(job, n, det) for job in jobs for n in devices for det in (False, True)]
+    best: dict = {}
+    for r in range(repeats):
+        for job, n, det in contenders:
+            cmd = [sys.executable, __file__, "_child", job, str(det), str(steps)]
+            out = subprocess.run(cmd, env=_env(n), cwd=REPO, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{job} on {n} devices (deterministic={det}) failed:\n{out.stderr[-3000:]}")
+            step_s = json.loads(out.stdout.strip().splitlines()[-1])["step_s"]
+            best[job, n, det] = min(best.get((job, n, det), float("inf")), step_s)
+            print(f"repeat {r}: {job} devices={n} deterministic={det}: {1e3 * step_s:.2f} ms/step", file=sys.stderr)
+    print(f"min over {repeats} repeats of {steps} steps each")
+    print("| job | devices | psum (ms/step) | canonical (ms/step) | canonical / psum |")
+    print("|---|---|---|---|---|")
+    for job in jobs:
+        for n in devices:
+            off, on = best[job, n, False], best[job, n, True]
+            print(f"| {job} | {n} | {1e3 * off:.2f} | {1e3 * on:.2f} | {on / off:.3f} |")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        _time_child(sys.argv[2], sys.argv[3] == "True", int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("codes", "time"))
+    parser.add_argument("--devices", default="1,2,4,8")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--jobs", default=",".join(JOBS))
+    parser.add_argument("--set", action="append", default=[], help="FIELD=VALUE config override (codes)")
+    args = parser.parse_args()
+    devices = [int(d) for d in args.devices.split(",")]
+    if args.what == "codes":
+        codes(devices, args.set)
+    else:
+        timing(devices, args.repeats, args.steps, args.jobs.split(","))
+
+
+if __name__ == "__main__":
+    main()
