@@ -277,8 +277,8 @@ def _canonical_objective(method, mesh, groups: int) -> Callable:
     metrics)`` with results that do not depend on the number of devices of ``mesh``.
 
     Inside one ``shard_map`` over ``'data'``, every device holds ``groups / devices`` groups of
-    the batch and runs the network on each group in turn (``lax.map``: one compiled program per
-    group, whatever the number of groups on the device), keeping the group's VJP. The groups'
+    the batch and runs the network on each group in turn (the same program per group, whatever
+    the number of groups on the device), keeping the group's VJP. The groups'
     outputs are all-gathered, so every device computes the method's loss, its gradient with
     respect to the outputs and the new method state on the whole batch, exactly as one device
     would (the method state is gathered whole for this: rows named in ``sharded_state`` are
@@ -302,7 +302,8 @@ def _canonical_objective(method, mesh, groups: int) -> Callable:
             loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
             return loss, (new_method_state, metrics)
 
-        (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True)(u)
+        # allow_int: a model may output integer leaves (e.g. codeword indices); their cotangents are float0
+        (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True, allow_int=True)(u)
         du = jax.tree.map(lambda d: d.reshape(groups, -1, *d.shape[1:]), du)
         first = jax.lax.axis_index("data") * local
         grads = stack(pull_backs[g](jax.tree.map(lambda d: d[first + g], du))[0] for g in range(local))
