@@ -14,6 +14,8 @@ from jhash.train import train
 
 from conftest import random_code_map
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
 SIZES = [(40, 30), (48, 48), (64, 40), (30, 52)]  # (width, height): four different sizes
 COLORS = np.array([[230, 30, 30], [30, 230, 30], [30, 30, 230], [230, 230, 30]])
 
@@ -99,6 +101,19 @@ def test_image_list_trains_and_evaluates_end_to_end(image_lists, tmp_path):
     train(list_config(root, "data.workers=0"), again)
     for key in ("query_codes", "database_codes"):
         np.testing.assert_array_equal(codes[key], np.load(again / "codes.npz")[key], err_msg=key)
+
+
+def test_lists_config_runs_on_a_list_tree(image_lists, tmp_path):
+    """experiments/configs/lists.py (the command README gives for NUS-WIDE / COCO / ImageNet-100), small CNN."""
+    root, _ = image_lists
+    c = load_config(str(REPO / "experiments/configs/lists.py") +
+                    f":method=dpsh,lists=coco,dir={root / 'lists'},images={root},model=cnn,image_size=32,epochs=2")
+    assert c.protocol == "lists:coco" and jd.get_protocol(c.protocol).map_k == 5000
+    c = apply_overrides(c, ["progress=false", "num_devices=1", "data.workers=0"])
+    metrics = train(c, tmp_path)
+    assert "map@5000" in metrics  # the literature's cut-off (on this 280-item database: all of it, with a warning)
+    with pytest.raises(ValueError, match="needs dir=PATH"):
+        load_config(str(REPO / "experiments/configs/lists.py"))
 
 
 def test_image_list_resume_mid_epoch_is_exact(image_lists, tmp_path):

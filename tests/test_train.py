@@ -223,7 +223,7 @@ def test_multilabel_npz_with_a_custom_protocol(tmp_path):
     path = tmp_path / "toy_multilabel.npz"
     np.savez(path, x=x, y=y)
     c_ = tiny_config(f"dataset={path}", "protocol=custom:n_query=100,n_train=400,map_k=200",
-                     "num_epochs=30", "batch_size=50")
+                     "num_epochs=30", "batch_size=40")
     metrics = train(c_, tmp_path / "run")
     codes = _codes(tmp_path / "run")
     assert codes["query_labels"].shape == (100, 6) and codes["database_codes"].shape == (700, 2)

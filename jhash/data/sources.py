@@ -500,14 +500,14 @@ def _tfds_keys(name: str, features, image_key: str, label_key: str) -> tuple[str
     import tensorflow_datasets as tfds
 
     F = tfds.features
-    if not image_key:
-        found = [k for k, f in features.items() if isinstance(f, F.Image)]
-        if not found:
-            raise ValueError(f"TFDS {name!r} has no Image feature; it has {list(features.keys())} "
-                             "(name one with config.data.image_key)")
-        image_key = found[0]
-    elif image_key not in features:
-        raise ValueError(f"TFDS {name!r} has no feature {image_key!r}; it has {list(features.keys())}")
+
+    def pick(key, found, what, field):
+        if key and key not in features:
+            raise ValueError(f"TFDS {name!r} has no feature {key!r}; it has {list(features.keys())}")
+        if not key and not found:
+            raise ValueError(f"TFDS {name!r} has no {what} feature; it has {list(features.keys())} "
+                             f"(name one with config.data.{field})")
+        return key or found[0]
 
     def kind(f):
         if isinstance(f, F.ClassLabel):
@@ -519,15 +519,10 @@ def _tfds_keys(name: str, features, image_key: str, label_key: str) -> tuple[str
             return "objects"
         return None
 
-    if not label_key:
-        found = [k for k in ("label", "labels", "objects") if k in features and kind(features[k])]
-        found += [k for k, f in features.items() if k not in found and kind(f)]
-        if not found:
-            raise ValueError(f"TFDS {name!r} has no class-label feature; it has {list(features.keys())} "
-                             "(name one with config.data.label_key)")
-        label_key = found[0]
-    elif label_key not in features:
-        raise ValueError(f"TFDS {name!r} has no feature {label_key!r}; it has {list(features.keys())}")
+    image_key = pick(image_key, [k for k, f in features.items() if isinstance(f, F.Image)], "Image", "image_key")
+    labels = [k for k in ("label", "labels", "objects") if k in features and kind(features[k])]
+    labels += [k for k, f in features.items() if k not in labels and kind(f)]
+    label_key = pick(label_key, labels, "class-label", "label_key")
     k = kind(features[label_key])
     if k is None:
         raise ValueError(f"TFDS {name!r}: feature {label_key!r} is not a ClassLabel, a Sequence of ClassLabel or a "
