@@ -328,34 +328,40 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
     path = workdir / "config.json"
     if not path.exists():
         raise ValueError(f"workdir {workdir} has checkpoints but no config.json; use a new --workdir")
-    from jhash.config import base_config
-
-    defaults = json.loads(base_config().to_json())  # fields added since the run was made have their defaults
-    old, new = {**defaults, **jio.read_json(path, "use a new --workdir")}, json.loads(config.to_json())
+    old, new = _saved_config(path, "use a new --workdir"), json.loads(config.to_json())
     for c in (old, new):
-        c["data"] = {k: v for k, v in {**defaults["data"], **c.get("data", {})}.items()
-                     if k not in _RESUMABLE_DATA_FIELDS}
+        c["data"] = {k: v for k, v in c["data"].items() if k not in _RESUMABLE_DATA_FIELDS}
     diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
 
 
+# Fields added since the first runs, with the value that computes what a run made before them computed
+# (their defaults, except where the new default computes something else).
+_BEFORE_THE_FIELD = {"deterministic_reductions": False}
+
+
+def _saved_config(path: pathlib.Path, hint: str = "") -> dict:
+    """A saved config.json with the fields added to jhash since the run was made filled in so that it
+    computes what the run computed (their defaults, or :data:`_BEFORE_THE_FIELD`)."""
+    from jhash.config import base_config
+
+    saved = jio.read_json(path, hint)
+    for key, value in json.loads(base_config().to_json()).items():
+        if key not in saved:
+            saved[key] = _BEFORE_THE_FIELD.get(key, value)
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            saved[key] = {**value, **saved[key]}
+    return saved
+
+
 def read_config(workdir) -> ml_collections.ConfigDict:
-    """The config saved in ``workdir/config.json`` by :func:`train`; fields added to jhash since the run
-    was made get their defaults (which compute what the run computed)."""
+    """The config saved in ``workdir/config.json`` by :func:`train` (:func:`_saved_config`: a run made
+    before a field existed gets the value that computes what it computed)."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
-    from jhash.config import base_config
-
-    saved = jio.read_json(path)
-    defaults = json.loads(base_config().to_json())
-    for key, value in defaults.items():
-        if key not in saved:
-            saved[key] = value
-        elif isinstance(value, dict) and isinstance(saved[key], dict):
-            saved[key] = {**value, **saved[key]}
-    return ml_collections.ConfigDict(saved)
+    return ml_collections.ConfigDict(_saved_config(path))
 
 
 def init_state(method, optimizer, config, sample_x) -> TrainState:
