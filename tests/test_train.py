@@ -45,12 +45,13 @@ def reference_run(tmp_path_factory):
 
 
 def test_main_job_dpsh_digits_32_bits(tmp_path):
-    """The default `jhash train` (one CPU device, as on a user's machine): DPSH on digits at 32 bits beats mAP@ALL 0.90."""
+    """The default `jhash train` (one CPU device, as on a user's machine): DPSH on digits at 32 bits gives
+    mAP@ALL about 0.96 (README: 0.9615 measured)."""
     c = load_config(str(REPO / "experiments/configs/dpsh.py"))
     c.progress = False
     c.num_devices = 1
     metrics = train(c, tmp_path)
-    assert metrics["map@all"] >= 0.90, metrics
+    assert metrics["map@all"] >= 0.955, metrics
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["map@all"] == metrics["map@all"]
     codes = _codes(tmp_path)
