@@ -606,3 +606,16 @@ def test_to_float():
     assert jd.to_float(jnp.asarray(u)).dtype == jnp.float32
     with pytest.raises(ValueError, match="dtype"):
         jd.to_float(np.array([1, 2], np.int32))
+
+
+def test_mnist_files_under_another_name_are_refused(shared_data):
+    """MNIST's IDX files loaded as fashion_mnist (or other full-size files loaded as mnist) are a clear error."""
+    with pytest.raises(ValueError, match=r"fashion_mnist: the IDX files found in .*mnist are MNIST's"):
+        jd.load("fashion_mnist", data_dir=shared_data / "mnist")
+
+
+def test_full_size_files_that_are_not_mnist_are_refused_as_mnist(tmp_path):
+    make_mnist_dir(tmp_path / "mnist", n_train=60_000, n_test=10_000, gz=False)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.* are not MNIST's files.*fashion_mnist"):
+        jd.load("mnist", data_dir=tmp_path)
+    assert len(jd.load("fashion_mnist", data_dir=tmp_path / "mnist")) == 70_000  # any other name takes them

@@ -295,3 +295,16 @@ def test_tfds_dataset_trains_with_a_test_query_protocol(tmp_path):
     split = jd.load_split(tmp_path / "split.npz")
     assert (split.query >= 20).all()  # the test split's items
     assert json.loads((tmp_path / "config.json").read_text())["dataset"] == "tfds:cifar100"
+
+
+def test_a_failed_tfds_download_leaves_no_temporary_folders(tmp_path, monkeypatch):
+    import tempfile
+
+    from jhash.data.sources import DataUnavailableError
+
+    pytest.importorskip("tensorflow_datasets")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    with pytest.raises(DataUnavailableError, match="TFDS fallback failed"):
+        jd.load("fashion_mnist", data_dir=tmp_path / "data")  # offline: no local files, no download
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -15,13 +15,16 @@ which needs no TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import glob
 import gzip
 import hashlib
 import io
 import os
 import pathlib
 import tarfile
+import tempfile
 import warnings
 from typing import Callable, Iterable, Sequence
 
@@ -180,8 +183,17 @@ _IDX_DTYPES = {
 }  # fmt: skip
 
 
-def read_idx(path: PathLike) -> np.ndarray:
-    """Reads one IDX file (gzipped or not; detected from its bytes) into a native-endian array."""
+#: md5 of the decompressed bytes of MNIST's four IDX files (the original release; ../shared/data/README.md).
+MNIST_RAW_MD5 = {
+    "train_images": "6bbc9ace898e44ae57da46a324031adb", "train_labels": "a25bea736e30d166cdddb491f175f624",
+    "test_images": "2646ac647ad5339dbf082846283269ea", "test_labels": "27ae3e4e09519cfbb04c329615203637",
+}  # fmt: skip
+
+
+def read_idx(path: PathLike, md5: dict | None = None) -> np.ndarray:
+    """Reads one IDX file (gzipped or not; detected from its bytes) into a native-endian array.
+
+    ``md5``: a dict that receives ``{path: md5 of the decompressed bytes}``."""
     path = pathlib.Path(path)
     with open(path, "rb") as f:
         raw = f.read()
@@ -190,6 +202,8 @@ def read_idx(path: PathLike) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
             raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
+    if md5 is not None:
+        md5[str(path)] = hashlib.md5(raw).hexdigest()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path}: not an IDX file (bad magic {raw[:4].hex()})")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
@@ -254,9 +268,9 @@ def load_mnist(data_dir: PathLike, name: str = "mnist", num_classes: int = 10) -
             + f". Pass data_dir= the folder holding the four IDX files, or its parent holding '{name}/'."
         )
     verify_checksums(files.values())
-    xs, ys = [], []
+    xs, ys, md5 = [], [], {}
     for split in ("train", "test"):
-        x, y = read_idx(files[f"{split}_images"]), read_idx(files[f"{split}_labels"])
+        x, y = read_idx(files[f"{split}_images"], md5), read_idx(files[f"{split}_labels"], md5)
         if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{name} {split}: images {x.shape} and labels {y.shape} do not match "
@@ -264,8 +278,24 @@ def load_mnist(data_dir: PathLike, name: str = "mnist", num_classes: int = 10) -
             )
         xs.append(x.astype(np.uint8, copy=False)[..., None])
         ys.append(y.astype(np.int32))
+    if [len(y) for y in ys] == [60_000, 10_000]:  # the full-size MNIST format (a small test copy is not checked)
+        _check_mnist_identity(name, {k: md5[str(v)] for k, v in files.items()}, files)
     is_test = np.concatenate([np.zeros(len(ys[0]), bool), np.ones(len(ys[1]), bool)])
     return Dataset(name, np.concatenate(xs), np.concatenate(ys), num_classes, is_test)
+
+
+def _check_mnist_identity(name: str, md5: dict, files: dict) -> None:
+    """MNIST's files under another name, or other files under MNIST's name, are an error naming the files."""
+    is_mnist = {k: md5[k] == MNIST_RAW_MD5[k] for k in MNIST_RAW_MD5}
+    if name == "mnist" and not all(is_mnist.values()):
+        bad = [k for k, ok in is_mnist.items() if not ok]
+        raise ValueError(f"mnist: {', '.join(str(files[k]) for k in bad)} are not MNIST's files (md5 of the "
+                         f"decompressed bytes {', '.join(md5[k] for k in bad)}; MNIST's are "
+                         f"{', '.join(MNIST_RAW_MD5[k] for k in bad)}). Is this Fashion-MNIST or another "
+                         "MNIST-format dataset? Load it by its own name (e.g. fashion_mnist)")
+    if name != "mnist" and all(is_mnist.values()):
+        raise ValueError(f"{name}: the IDX files found in {files['train_images'].parent} are MNIST's (their "
+                         f"md5s are MNIST's), not {name}'s; point data_dir at {name}'s own files")
 
 
 # --------------------------------------------------------------------------- image folders
@@ -614,8 +644,18 @@ def load_tfds(
     import tensorflow_datasets as tfds  # lazy: keeps `import jhash.data` cheap
 
     def source(split):
+        before = set(_tfds_tmp_dirs())
         try:
             return tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+        except BaseException:
+            for d in set(_tfds_tmp_dirs()) - before:  # a failed download leaves empty tmp*tfds folders
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)  # only if empty: never another process's download
+            raise
+
+    def opened(split):
+        try:
+            return source(split)
         except tfds.core.registered.DatasetNotFoundError as e:
             raise ValueError(f"unknown dataset {name!r}: TFDS has no such dataset ({str(e).splitlines()[0]})") from e
         except Exception as e:
@@ -626,13 +666,13 @@ def load_tfds(
             ) from e
 
     if splits is None:
-        first = source("train")
+        first = opened("train")
         known = list(first.dataset_info.splits.keys())
         splits = ["train", "test"] if not known or {"train", "test"} <= set(known) else sorted(known)
     feats = None
     ys, test, sizes, xs, fixed = [], [], [], [], None
     for split in splits:
-        ds = source(split)
+        ds = opened(split)
         if feats is None:
             feats = ds.dataset_info.features
             image_key, label_key, kind = _tfds_keys(name, feats, image_key, label_key)
@@ -662,6 +702,10 @@ def load_tfds(
     channels = shape[-1] if shape[-1] is not None else 3
     x = ImageArray(TFDSImages(name, splits, data_dir, image_key, sizes, channels), image_size, resize)
     return Dataset(jname, x, y, c, is_test)
+
+
+def _tfds_tmp_dirs() -> list[str]:
+    return glob.glob(os.path.join(tempfile.gettempdir(), "tmp*tfds"))
 
 
 def _sized(ds: Dataset, image_size: int, resize: int) -> Dataset:
