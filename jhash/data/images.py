@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pathlib
 from typing import Sequence
 
 import numpy as np

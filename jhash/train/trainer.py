@@ -154,7 +154,9 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
 def validate_config(config) -> None:
     """Clear errors for values the trainer cannot use."""
     for name in ("bits", "batch_size", "num_epochs", "reduction_groups"):
-        value = config.get(name, 8)
+        if name not in config:  # a config.json written before the field existed
+            continue
+        value = config[name]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
     for name in ("log_every", "checkpoint_every", "keep_checkpoints", "eval.batch_size"):
@@ -399,9 +401,9 @@ def batch_schedule(method, config, n_train: int) -> Callable[[int], np.ndarray]:
 
 
 def step_batch(method, config, x, y, step: int) -> dict:
-    """The batch of ``step`` over an in-memory training set ``x``, ``y`` (:func:`batch_schedule`)."""
-    idx = np.asarray(batch_schedule(method, config, len(x))(step))
-    return {"x": x[idx], "y": y[idx], "index": idx.astype(np.int32)}
+    """The batch of ``step`` over an in-memory training set ``x``, ``y`` (:func:`batch_schedule`), read by
+    the pipeline's :class:`jhash.data.BatchReader` in this process."""
+    return jdata.BatchReader(x, y, np.arange(len(x)), batch_schedule(method, config, len(x)))(step)
 
 
 def training_batches(method, config, exp: ExperimentData, start: int, stop: int):
