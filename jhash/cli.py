@@ -2,6 +2,9 @@
 
   jhash train [--config experiments/configs/dpsh.py:dataset=digits,bits=32] [--workdir DIR] [--config.FIELD=VALUE ...]
   jhash eval --workdir DIR
+  jhash train|eval ... --coordinator=HOST:PORT --num_processes=N --process_id=I
+                                                   one of N processes of a multi-host run (jhash.distributed);
+                                                   --distributed: JAX detects them (Cloud TPU, SLURM)
   jhash sweep --config 'experiments/configs/{method}.py:dataset=mnist' --grid method=dpsh,dch --grid seed=0,1,2 \
       --workdir DIR [--config.FIELD=VALUE ...]      (resumable; see jhash.sweep)
   jhash aggregate DIR                              results.md, results.csv, plots/ of a sweep
@@ -69,18 +72,54 @@ def _deterministic_gpu() -> None:
         os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
 
 
+def _start_distributed(args) -> None:
+    """Joins a multi-process run when the command asks for one (before anything else starts JAX)."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if args.distributed and any(v is not None for v in given):
+        raise ValueError("--distributed detects the cluster; give it alone or give --coordinator, --num_processes "
+                         "and --process_id without it")
+    if args.distributed or any(v is not None for v in given):
+        from jhash import distributed
+
+        distributed.initialize(*given)
+
+
 def main(argv=None) -> int:
     """Runs a command; a bad config, input, data folder or work dir prints one line (``jhash: error: ...``)
-    and exits 2; Ctrl-C prints one line and exits 130."""
+    and exits 2; Ctrl-C prints one line and exits 130. In a multi-process run, a process that fails
+    (or whose peer died) prints one line and exits at once (code 1 when a peer failed) rather than
+    waiting at JAX's shutdown barrier for processes that will not come."""
     try:
         return _main(argv)
     except (ValueError, OSError, FloatingPointError) as e:  # includes CheckpointError, DataUnavailableError, WorkdirError
         print(f"jhash: error: {e}", file=sys.stderr)
-        return 2
+        return _leave(2)
     except KeyboardInterrupt:
         print("jhash: interrupted; a training run resumes from its last checkpoint when the command is run again",
               file=sys.stderr)
-        return 130
+        return _leave(130)
+    except Exception as e:
+        if not _multi_process() or type(e).__name__ != "JaxRuntimeError":
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        print(f"jhash: error: this process of a multi-process run stopped ({first}); another process probably "
+              "failed or was killed: start all of them again and the run resumes from its last checkpoint",
+              file=sys.stderr)
+        return _leave(1)
+
+
+def _multi_process() -> bool:
+    return "jax" in sys.modules and sys.modules["jax"].distributed.is_initialized()
+
+
+def _leave(code: int) -> int:
+    """``code``, or, in a multi-process run, exits now without JAX's shutdown barrier (which waits for the
+    other processes; they may be waiting in a collective for this one)."""
+    if _multi_process():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _main(argv) -> int:
@@ -92,6 +131,13 @@ def _main(argv) -> int:
     p_train.add_argument("--workdir", default=None, help="the run's folder (default runs/METHOD-DATASET-BITSb)")
     p_eval = sub.add_parser("eval", help="evaluate the latest checkpoint of a work dir")
     p_eval.add_argument("--workdir", required=True)
+    for p in (p_train, p_eval):
+        g = p.add_argument_group("multi-host (jhash.distributed; run the same command once per process)")
+        g.add_argument("--coordinator", default=None, help="HOST:PORT of process 0's coordination service")
+        g.add_argument("--num_processes", type=int, default=None, help="the number of processes")
+        g.add_argument("--process_id", type=int, default=None, help="this process's id, 0 .. num_processes-1")
+        g.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run whose settings JAX detects (Cloud TPU, SLURM, ...)")
     p_sweep = sub.add_parser("sweep", help="a grid of runs, each in its own folder; resumable")
     p_sweep.add_argument("--config", required=True, help="PATH[:ARG] with {key} placeholders filled from the grid")
     p_sweep.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
@@ -106,6 +152,9 @@ def _main(argv) -> int:
     args, extra = parser.parse_known_args(argv)
 
     from jhash import config as jconfig
+
+    if args.command in ("train", "eval"):
+        _start_distributed(args)
 
     if args.command != "train" and args.command != "sweep" and extra:
         parser.error(f"unknown arguments {extra}")
@@ -139,17 +188,24 @@ def _main(argv) -> int:
         config = read_config(args.workdir)
         validate_config(config)
         metrics = evaluate_run(config, args.workdir)
-        print(format_table(metrics, f"jhash eval {args.workdir} ({time.time() - start:.1f} s)"))
+        import jax
+
+        if jax.process_index() == 0:
+            print(format_table(metrics, f"jhash eval {args.workdir} ({time.time() - start:.1f} s)"))
         return 0
 
     config = jconfig.load_config(args.config or _default_config_path())
     config = jconfig.apply_overrides(config, _split_overrides(extra))
     workdir = args.workdir or f"runs/{config.method}-{config.dataset}-{config.bits}b"
+    import jax
+
     from jhash.io import read_json
     from jhash.train import train
 
     start = time.time()
     metrics = train(config, workdir)
+    if jax.process_index() != 0:  # process 0 of a multi-process run prints the results
+        return 0
     timing = read_json(pathlib.Path(workdir) / "timing.json")
     title = f"{config.method} on {config.dataset}, {config.bits} bits, workdir {workdir} ({time.time() - start:.1f} s"
     if "epoch_s" in timing:

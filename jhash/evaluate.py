@@ -49,6 +49,7 @@ from jhash import io as jio
 from jhash import metrics as jmetrics
 from jhash import quantization as jquant
 from jhash import data as jdata
+from jhash import distributed
 from jhash.models import apply_model
 from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
 
@@ -58,16 +59,19 @@ def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype, 
 
     The batches come from the input pipeline (:func:`jhash.data.stream`: read, decoded and made
     model-ready in worker processes for images read from files, prefetched), so a database is
-    never held whole as float32. ``workers``: as ``config.data.workers`` (-1 = auto)."""
+    never held whole as float32; in a multi-process run each process reads its devices' rows of
+    each batch and every process gets all the outputs. ``workers``: as ``config.data.workers`` (-1 = auto)."""
     mesh = mesh or make_mesh(1)
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
-    jitted = jax.jit(fn, in_shardings=(replicated(mesh), replicated(mesh), data_sharded(mesh)),
-                     out_shardings=replicated(mesh))
+    sharding = data_sharded(mesh)
+    jitted = jax.jit(fn, in_shardings=(replicated(mesh), replicated(mesh), sharding), out_shardings=replicated(mesh))
     index = np.arange(len(x)) if index is None else np.asarray(index)
-    reader = jdata.BatchReader(x, None, index, functools.partial(_chunk, batch_size, len(index)), pad_to=batch_size)
+    reader = jdata.BatchReader(x, None, index, functools.partial(_chunk, batch_size, len(index)), pad_to=batch_size,
+                               rows=distributed.local_rows(sharding, batch_size))  # this process's share
     out = []
     for batch in jdata.stream(reader, 0, -(-len(index) // batch_size), workers=jdata.num_workers(x, workers)):
-        out.append(np.asarray(jitted(state.params, state.model_state, batch["x"]))[: int(batch["valid"])])
+        xb = distributed.global_batch({"x": batch["x"]}, sharding, batch_size)["x"]
+        out.append(np.asarray(jitted(state.params, state.model_state, xb))[: int(batch["valid"])])
     return np.concatenate(out) if out else np.zeros((0, width), dtype)
 
 
@@ -143,7 +147,7 @@ def quantized_retrieval_metrics(query_features, db_codes, codebooks, query_label
 
 def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> dict:
     qz = method.quantizer
-    codebooks = np.asarray(jax.device_get(qz.codebooks(state.params, state.method_state)), np.float32)
+    codebooks = np.asarray(distributed.host_value(qz.codebooks(state.params, state.method_state)), np.float32)
     bs = config.eval.batch_size
     x = data.dataset.x
     qf = quantized_encode(method, state, x, codebooks, what="features", index=data.split.query, batch_size=bs,
@@ -163,6 +167,8 @@ def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> di
                                           kind=qz.kind, metric=qz.metric, map_k=None)
         results["val_map@all"] = val["map@all"]
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
+    if not distributed.is_primary():  # every process computes the results; process 0 writes them
+        return results
     jio.savez(workdir / "codes.npz", query_features=qf, database_codes=dc.astype(np.uint16), codebooks=codebooks,
              query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
              bits=np.int64(config.bits), kind=np.str_(qz.kind), metric=np.str_(qz.metric))
@@ -174,7 +180,7 @@ def _substitute_learned(method, state, data, db_codes):
     """Replaces, in place, the database rows that are training items by the method's learned codes (ADSH's V)."""
     if method.database_codes is None:
         return
-    learned = np.asarray(jax.device_get(method.database_codes(state.method_state))).astype(db_codes.dtype)
+    learned = np.asarray(distributed.host_value(method.database_codes(state.method_state))).astype(db_codes.dtype)
     order = np.argsort(data.train_index, kind="stable")  # a split from lists or a file need not be sorted
     train_sorted = data.train_index[order]
     position = np.searchsorted(train_sorted, data.split.database)
@@ -346,7 +352,7 @@ def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=No
     merged into the work dir's timing.json. Holds the work dir's lock (:func:`jhash.io.workdir_lock`).
     """
     workdir = pathlib.Path(workdir)
-    with jio.workdir_lock(workdir, create=False):
+    with distributed.primary_only(jio.workdir_lock(workdir, create=False)):
         return _evaluate_run(config, workdir, method=method, state=state, data=data, mesh=mesh, timing=timing)
 
 
@@ -370,7 +376,7 @@ def _evaluate_run(config, workdir, *, method, state, data, mesh, timing) -> dict
     results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
     if timing is not None:
         timing.update(lookup_timing)
-    else:
+    elif distributed.is_primary():
         path = workdir / "timing.json"
         old = jio.read_json(path) if path.is_file() else {}
         jio.write_json(path, {**old, **lookup_timing})
@@ -382,6 +388,8 @@ def _evaluate_run(config, workdir, *, method, state, data, mesh, timing) -> dict
                                 radius=config.eval.radius)
         results.update({f"val_{k}": val[k] for k in ("map@all", f"precision@r{config.eval.radius}")})
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
+    if not distributed.is_primary():  # every process computes the results; process 0 writes them
+        return results
     jio.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
              query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
              bits=np.int64(config.bits))

@@ -8,9 +8,9 @@ or resumed from a checkpoint at step ``s``.
 :func:`stream` turns such a schedule into a grain pipeline (``grain.MapDataset`` over the
 steps, one element per batch): a batch is gathered, decoded (for a lazy
 :class:`jhash.data.images.ImageArray`: read, resized and cropped per item; random training
-crops drawn from ``default_rng([seed, step, 1])``, so they too are a pure function of the
-step) and made model-ready (:func:`to_float`) in grain's worker processes for datasets read
-from files, or by a prefetching thread for arrays already in memory (copying them into
+crops of item j drawn from ``default_rng([seed, step, 1, j])``, so they too are a pure function
+of the step, whichever process reads which rows) and made model-ready (:func:`to_float`) in
+grain's worker processes for datasets read from files, or by a prefetching thread for arrays already in memory (copying them into
 workers would only cost memory), and prefetched so the device does not wait in steady state.
 Host memory holds the prefetched batches, never the dataset.
 """
@@ -100,34 +100,43 @@ class BatchReader:
       y: their labels, or None.
       positions: the dataset positions the schedule's indices refer to (e.g. the training set).
       indices: ``indices(step) -> positions[...]`` indices of the step's items (int array).
-      seed: for the random training crops of an :class:`ImageArray`.
+      seed: for the random training crops of an :class:`ImageArray`; item ``j`` of step ``s``'s batch
+        is cropped with ``default_rng([seed, s, 1, j])``, so any process reading any rows of the
+        batch draws the crops a one-process run draws.
       crop: ``None`` (the evaluation view) or a training crop of :data:`jhash.data.images.TRAIN_CROPS`.
       pad_to: pad the last, shorter batch with zeros to this size (evaluation; the key
-        ``'valid'`` says how many rows are real).
+        ``'valid'`` says how many rows of the whole batch are real).
+      rows: ``(lo, hi)``: read only these rows of the (padded) batch, the ones this process's
+        devices hold in a multi-process run (:func:`jhash.distributed.local_rows`); None = all.
     """
 
     def __init__(self, x, y, positions, indices: Callable[[int], np.ndarray], *, seed: int = 0,
-                 crop: str | None = None, pad_to: int | None = None):
+                 crop: str | None = None, pad_to: int | None = None, rows: tuple[int, int] | None = None):
         self.x, self.y, self.positions, self.indices = x, y, np.asarray(positions), indices
-        self.seed, self.crop, self.pad_to = seed, crop, pad_to
+        self.seed, self.crop, self.pad_to, self.rows = seed, crop, pad_to, rows
 
     def __call__(self, step: int) -> dict:
         step = int(step)
         idx = np.asarray(self.indices(step))
-        pos = self.positions[idx]
-        if isinstance(self.x, ImageArray) and self.crop is not None:
-            rng = np.random.default_rng([self.seed, step, 1])
-            x = np.stack([self.x.train_item(p, rng, self.crop) for p in pos])
+        valid = len(idx)
+        lo, hi = self.rows or (0, max(valid, self.pad_to or 0))
+        mine = np.arange(min(lo, valid), min(hi, valid))  # the real rows read here
+        pos = self.positions[idx[mine]]
+        if isinstance(self.x, ImageArray) and self.crop is not None and len(pos):
+            x = np.stack([self.x.train_item(p, np.random.default_rng([self.seed, step, 1, j]), self.crop)
+                          for p, j in zip(pos, mine)])
         else:
             x = self.x[pos]
-        batch = {"x": to_float(x), "index": idx.astype(np.int32)}
+        batch = {"x": to_float(x), "index": idx[mine].astype(np.int32)}
         if self.y is not None:
             batch["y"] = np.asarray(self.y[pos])
+        pad = hi - lo - len(mine)
+        if pad and self.pad_to is None:
+            raise ValueError(f"rows {lo}:{hi} of a batch of {valid} items need pad_to")
         if self.pad_to is not None:
-            pad = self.pad_to - len(idx)
             batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) if pad else v
                      for k, v in batch.items()}
-            batch["valid"] = np.int32(len(idx))
+            batch["valid"] = np.int32(valid)
         return batch
 
 

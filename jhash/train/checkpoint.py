@@ -15,18 +15,21 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jhash import distributed
+
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be restored (missing, truncated, or its content changed)."""
 
 
 def tree_digest(tree) -> str:
-    """SHA-256 over the shapes, dtypes and bytes of every leaf of ``tree`` (in tree order)."""
+    """SHA-256 over the shapes, dtypes and bytes of every leaf of ``tree`` (in tree order); in a
+    multi-process run every process must call it (shards held elsewhere are gathered)."""
     h = hashlib.sha256()
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        a = np.asarray(jax.device_get(leaf))
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a = np.asarray(jax.random.key_data(leaf))
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        a = distributed.host_value(leaf)  # whole, also where other processes hold shards of it
         h.update(jax.tree_util.keystr(path).encode())
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
@@ -110,8 +113,10 @@ class Checkpointer:
             if not set_aside:
                 raise CheckpointError(f"{damaged}; the checkpoint at step {step} is intact: `jhash train --workdir "
                                       f"{workdir}` sets the damaged one aside and trains on from step {step}")
-            for bad in (s for s in steps if s > step):
-                (self.directory / str(bad)).rename(self.directory / f"damaged-{bad}")
+            if distributed.is_primary():
+                for bad in (s for s in steps if s > step):
+                    (self.directory / str(bad)).rename(self.directory / f"damaged-{bad}")
+            distributed.sync("checkpoint set aside")
             self._manager.reload()
             print(f"jhash: warning: {damaged}; set aside as damaged-{steps[0]}, resuming from step {step}, "
                   "the newest intact checkpoint", file=sys.stderr)

@@ -61,7 +61,7 @@ def describe(config, *, dataset, split, mesh) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "devices": {"platform": device.platform, "kind": device.device_kind, "count": int(mesh.size),
-                    "local_count": jax.local_device_count()},
+                    "local_count": jax.local_device_count(), "processes": jax.process_count()},
         "dataset": {"name": config.dataset, "fingerprint": dataset.fingerprint, "size": len(dataset)},
         "split": {"protocol": split.protocol, "seed": int(split.seed), "checksum": split.checksum},
     }
@@ -70,8 +70,8 @@ def describe(config, *, dataset, split, mesh) -> dict:
 class Manifest:
     """``workdir/manifest.json``: :func:`describe` plus one entry per training call, rewritten atomically."""
 
-    def __init__(self, workdir, fixed: dict):
-        self.path = pathlib.Path(workdir) / "manifest.json"
+    def __init__(self, workdir, fixed: dict, *, write: bool = True):
+        self.path, self.write = pathlib.Path(workdir) / "manifest.json", write  # write: False in processes other than 0
         previous = jio.read_json(self.path, "delete it to start the run's history afresh") if self.path.exists() else {}
         self.data = {**fixed, "calls": previous.get("calls", []), "status": "running"}
         self.data["calls"].append({"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -91,7 +91,8 @@ class Manifest:
         self._write()
 
     def _write(self) -> None:
-        jio.write_json(self.path, self.data, sort_keys=True)
+        if self.write:
+            jio.write_json(self.path, self.data, sort_keys=True)
 
 
 def read(workdir) -> dict:

@@ -59,10 +59,14 @@ def make_optimizer(opt, *, steps_per_epoch: int, num_steps: int) -> optax.Gradie
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
-    """A 1-D ``('data',)`` mesh over the first ``num_devices`` devices (0 = all)."""
+    """A 1-D ``('data',)`` mesh over the first ``num_devices`` devices (0 = all); all the devices of
+    all processes in a multi-process run."""
     devices = jax.devices()
     if num_devices < 0 or num_devices > len(devices):
         raise ValueError(f"num_devices must be between 0 and {len(devices)} (0 = all), got {num_devices}")
+    if jax.process_count() > 1 and num_devices not in (0, len(devices)):
+        raise ValueError(f"a run of {jax.process_count()} processes uses all {len(devices)} devices; "
+                         f"num_devices must be 0 or {len(devices)}, got {num_devices}")
     return Mesh(np.asarray(devices[: num_devices or len(devices)]), ("data",))
 
 

@@ -45,6 +45,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jhash import data as jdata
+from jhash import distributed
 from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
@@ -135,6 +136,8 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
     split_file = pathlib.Path(workdir) / "split.npz"
     if split_file.exists() and not new_split:
         split = jdata.load_split(split_file, dataset=dataset)
+    elif not distributed.is_primary():  # the other processes of a multi-process run draw it too; process 0 saves it
+        split = run_split(config, dataset)
     else:
         split = run_split(config, dataset)
         if split_file.exists():
@@ -406,13 +409,14 @@ def step_batch(method, config, x, y, step: int) -> dict:
     return jdata.BatchReader(x, y, np.arange(len(x)), batch_schedule(method, config, len(x)))(step)
 
 
-def training_batches(method, config, exp: ExperimentData, start: int, stop: int):
+def training_batches(method, config, exp: ExperimentData, start: int, stop: int, rows: tuple[int, int] | None = None):
     """The model-ready batches of steps [start, stop) from the input pipeline (:func:`jhash.data.stream`):
-    decoded and cropped in worker processes for datasets read from files, prefetched."""
+    decoded and cropped in worker processes for datasets read from files, prefetched. ``rows``: only
+    these rows of each batch (this process's share in a multi-process run)."""
     x = exp.dataset.x
     reader = jdata.BatchReader(x, exp.dataset.y, exp.train_index,
                                batch_schedule(method, config, len(exp.train_index)),
-                               seed=config.seed, crop=config.data.train_crop)
+                               seed=config.seed, crop=config.data.train_crop, rows=rows)
     return jdata.stream(reader, start, stop, workers=jdata.num_workers(x, config.data.workers),
                         prefetch=config.data.prefetch)
 
@@ -431,16 +435,21 @@ def train(config, workdir, *, on_step: Callable[[int, dict], None] | None = None
       The final metrics (see :func:`jhash.evaluate.evaluate_run`), or {} with ``evaluate=False``.
     Raises:
       jhash.io.WorkdirError: another process uses ``workdir``, or it is a file or not writable.
+
+    In a multi-process run (:mod:`jhash.distributed`) every process calls this with the same
+    arguments; the mesh spans all their devices, process 0 holds the lock and writes the files.
     """
     validate_config(config)
     mesh = make_mesh(config.num_devices)
     check_mesh(config, mesh)
     workdir = pathlib.Path(workdir)
-    with jio.workdir_lock(workdir):  # one process per work dir; a failure before the first checkpoint leaves nothing
+    # one run per work dir; a failure before the first checkpoint leaves nothing
+    with distributed.primary_only(jio.workdir_lock(workdir)):
         return _train(config, workdir, mesh, on_step=on_step, evaluate=evaluate)
 
 
 def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> dict:
+    primary = distributed.is_primary()
     resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
     if resuming:
         _check_same_config(config, workdir)
@@ -456,22 +465,23 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
         state = ckpt.restore_newest_intact(state, set_aside=True)
-    else:  # everything above accepted the config: this work dir is now its run's
+    elif primary:  # everything above accepted the config: this work dir is now its run's
         jio.write_json(workdir / "config.json", json.loads(config.to_json()), sort_keys=True)
     start = int(state.step)
     batch_sharding = data_sharded(mesh)
-    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh))
-    log = JsonlWriter(workdir / "metrics.jsonl", resume_step=start)
-    board = TensorBoardWriter(workdir / "tensorboard", resume_step=start)
+    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh), write=primary)
+    writers = [JsonlWriter(workdir / "metrics.jsonl", resume_step=start),
+               TensorBoardWriter(workdir / "tensorboard", resume_step=start)] if primary else []
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
-               disable=not config.progress, leave=False, mininterval=1.0)
+               disable=not (config.progress and primary), leave=False, mininterval=1.0)
     started = time.perf_counter()
     first_step_done = None  # the first step includes compilation; speed is measured after it
     done = start
-    batches = training_batches(method, config, exp, start, num_steps)
+    batches = training_batches(method, config, exp, start, num_steps,
+                               rows=distributed.local_rows(batch_sharding, config.batch_size))
     try:
         for step, batch in zip(range(start, num_steps), batches):
-            state, metrics = step_fn(state, jax.device_put(batch, batch_sharding))
+            state, metrics = step_fn(state, distributed.global_batch(batch, batch_sharding, config.batch_size))
             done = step + 1
             if first_step_done is None:
                 jax.block_until_ready(state.step)
@@ -483,8 +493,8 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
                     _diverged(config, "loss", done, ckpt)
                 host["epoch"] = done / steps_per_epoch
                 host["time_s"] = time.perf_counter() - started
-                log.write(done, host)
-                board.write(done, host)
+                for writer in writers:
+                    writer.write(done, host)
                 bar.set_postfix(loss=f"{host['loss']:.4f}")
             if done % config.checkpoint_every == 0 or done == num_steps:
                 if not _all_finite(state.params):  # never overwrite a good checkpoint with a diverged state
@@ -500,8 +510,8 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     finally:
         batches.close()  # stops the input pipeline's workers
         bar.close()
-        log.close()
-        board.close()
+        for writer in writers:
+            writer.close()
         ckpt.close()
     jax.block_until_ready(state.step)
     call_s = time.perf_counter() - started
@@ -541,4 +551,5 @@ def _diverged(config, what: str, step: int, ckpt) -> None:
 
 def _write_timing(workdir: pathlib.Path, timing: dict) -> None:
     """Wall-clock times of the last `train` call (timing.json; kept out of metrics.json, which is reproducible)."""
-    jio.write_json(workdir / "timing.json", timing)
+    if distributed.is_primary():
+        jio.write_json(workdir / "timing.json", timing)
