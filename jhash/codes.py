@@ -52,7 +52,7 @@ def check_codes(codes, name: str = "codes", ndim: int = 2):
     if len(shape) != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array of +-1 codes, got shape {tuple(shape)}")
     dtype = np.dtype(codes.dtype)
-    if dtype == np.bool_ or not (np.issubdtype(dtype, np.number)):
+    if dtype == np.bool_ or not (np.issubdtype(dtype, np.number) or jnp.issubdtype(dtype, jnp.floating)):  # bfloat16 too
         raise ValueError(f"{name} must hold +-1 numbers, got dtype {dtype}")
     if _is_concrete(codes) and codes.size:
         a = np.asarray(codes)

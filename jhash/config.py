@@ -57,6 +57,8 @@ def base_config() -> ml_collections.ConfigDict:
                                   # norm and the sums of gradients run per group, added in a fixed order
     c.deterministic_reductions = True  # the same codes on any device count dividing reduction_groups
                                   # (jhash.train.trainer.make_train_step); False: XLA's all-reduce, faster
+    c.dtype = "float32"           # the network's compute dtype: float32 | bfloat16 (parameters, optimizer state,
+                                  # batch-norm statistics and losses stay float32; jhash.models.apply_model)
     c.log_every = 50              # steps between JSON-lines logs
     c.checkpoint_every = 500      # steps between checkpoints (and one at the end)
     c.keep_checkpoints = 2

@@ -50,7 +50,7 @@ from jhash import metrics as jmetrics
 from jhash import quantization as jquant
 from jhash import data as jdata
 from jhash import distributed
-from jhash.models import apply_model
+from jhash.models import apply_model, compute_dtype
 from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
 
 
@@ -79,14 +79,15 @@ def _chunk(batch_size: int, n: int, b: int) -> np.ndarray:
     return np.arange(b * batch_size, min(n, (b + 1) * batch_size))
 
 
-def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, workers: int = -1) -> np.ndarray:
+def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, workers: int = -1,
+           dtype=None) -> np.ndarray:
     """+-1 int8 codes of ``x[index]`` (all of ``x`` without ``index``): the method's model (in
     evaluation mode) then its ``encode``, in fixed-size batches over ``mesh``. Items are made
     model-ready (``jhash.data.to_float``) a batch at a time, so a large uint8 database is never
-    held as float32."""
+    held as float32. ``dtype``: the network's compute dtype (:func:`jhash.models.apply_model`)."""
 
     def codes_of(params, model_state, xb):
-        u, _ = apply_model(method.model, params, model_state, xb, train=False)
+        u, _ = apply_model(method.model, params, model_state, xb, train=False, dtype=dtype)
         return method.encode(u).astype(jnp.int8)
 
     return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8, workers)
@@ -106,7 +107,7 @@ def extract_features(method, state, x, *, index=None, batch_size: int = 1024, me
 
 
 def quantized_encode(method, state, x, codebooks, *, what: str, index=None, batch_size: int = 1024,
-                     mesh=None, workers: int = -1) -> np.ndarray:
+                     mesh=None, workers: int = -1, dtype=None) -> np.ndarray:
     """``what="features"``: the real query vectors (float32 (n, D)); ``what="codes"``: the codeword
     indices (int32 (n, M)) of ``x[index]``, from the method's model in evaluation mode and its
     ``quantizer.encode`` with ``codebooks``, batched like :func:`encode`."""
@@ -116,7 +117,7 @@ def quantized_encode(method, state, x, codebooks, *, what: str, index=None, batc
     pick = 0 if what == "features" else 1
 
     def fn(params, model_state, xb):
-        out, _ = apply_model(method.model, params, model_state, xb, train=False)
+        out, _ = apply_model(method.model, params, model_state, xb, train=False, dtype=dtype)
         value = method.quantizer.encode(out, cb)[pick]
         return value if pick == 0 else value.astype(jnp.int32)
 
@@ -147,22 +148,23 @@ def quantized_retrieval_metrics(query_features, db_codes, codebooks, query_label
 
 def _evaluate_quantized(method, state, config, data, mesh, workdir, map_k) -> dict:
     qz = method.quantizer
+    enc = dict(mesh=mesh, workers=config.data.workers, dtype=compute_dtype(config.get("dtype", "float32")))
     codebooks = np.asarray(distributed.host_value(qz.codebooks(state.params, state.method_state)), np.float32)
     bs = config.eval.batch_size
     x = data.dataset.x
     qf = quantized_encode(method, state, x, codebooks, what="features", index=data.split.query, batch_size=bs,
-                          mesh=mesh, workers=config.data.workers)
+                          **enc)
     dc = quantized_encode(method, state, x, codebooks, what="codes", index=data.split.database, batch_size=bs,
-                          mesh=mesh, workers=config.data.workers)
+                          **enc)
     _substitute_learned(method, state, data, dc)
     yq, yd = data.labels("query"), data.labels("database")
     results = quantized_retrieval_metrics(qf, dc, codebooks, yq, yd, kind=qz.kind, metric=qz.metric, map_k=map_k)
     if len(data.validation_index):  # model selection, as for binary codes
         y = np.asarray(data.dataset.y)
         vq = quantized_encode(method, state, x, codebooks, what="features", index=data.validation_index,
-                              batch_size=bs, mesh=mesh, workers=config.data.workers)
+                              batch_size=bs, **enc)
         vd = quantized_encode(method, state, x, codebooks, what="codes", index=data.train_index, batch_size=bs,
-                              mesh=mesh, workers=config.data.workers)
+                              **enc)
         val = quantized_retrieval_metrics(vq, vd, codebooks, y[data.validation_index], y[data.train_index],
                                           kind=qz.kind, metric=qz.metric, map_k=None)
         results["val_map@all"] = val["map@all"]
@@ -368,7 +370,8 @@ def _evaluate_run(config, workdir, *, method, state, data, mesh, timing) -> dict
     if method.quantizer is not None:
         return _evaluate_quantized(method, state, config, data, mesh, workdir, map_k)
     yq, yd = data.labels("query"), data.labels("database")
-    enc = dict(batch_size=config.eval.batch_size, mesh=mesh, workers=config.data.workers)
+    enc = dict(batch_size=config.eval.batch_size, mesh=mesh, workers=config.data.workers,
+               dtype=compute_dtype(config.get("dtype", "float32")))
     qc = encode(method, state, data.dataset.x, index=data.split.query, **enc)
     dc = encode(method, state, data.dataset.x, index=data.split.database, **enc)
     _substitute_learned(method, state, data, dc)  # learned codes of the training items (ADSH's V)

@@ -8,8 +8,8 @@ grouped sub-networks) is chosen by name on every backbone (:mod:`jhash.models.he
 """
 from jhash.models.heads import (DivideEncodeHead, GroupedHead, HashHead, WeightedBitsHead, bit_weights, make_head,
                                 truncate_codes, weighted_hamming_distance)
-from jhash.models.nets import CNN, MLP, CodeClassifier, apply_model, get_model, init_model
+from jhash.models.nets import CNN, MLP, CodeClassifier, apply_model, compute_dtype, get_model, init_model
 
 __all__ = ["CNN", "MLP", "CodeClassifier", "DivideEncodeHead", "GroupedHead", "HashHead", "WeightedBitsHead",
-           "apply_model", "bit_weights", "get_model", "init_model", "make_head", "truncate_codes",
+           "apply_model", "bit_weights", "compute_dtype", "get_model", "init_model", "make_head", "truncate_codes",
            "weighted_hamming_distance"]

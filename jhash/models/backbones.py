@@ -141,17 +141,17 @@ class BatchNorm(nn.Module):
         bias = self.param("bias", bias_init, shape, jnp.float32)
         ra_mean = self.variable("batch_stats", "mean", lambda: mean_init(None, shape, jnp.float32))
         ra_var = self.variable("batch_stats", "var", lambda: var_init(None, shape, jnp.float32))
-        if train:
+        if train:  # statistics in float32 also when the network computes in bfloat16
             axes = tuple(range(x.ndim - 1))
-            mean = jnp.mean(x, axis=axes)
-            var = jnp.mean(jnp.square(x - mean), axis=axes)
+            mean = jnp.mean(x, axis=axes, dtype=jnp.float32)
+            var = jnp.mean(jnp.square(x.astype(jnp.float32) - mean), axis=axes)
             if not self.is_initializing():
                 n = math.prod(x.shape[:-1])
                 ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * mean
                 ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * var * (n / max(n - 1, 1))
         else:
             mean, var = ra_mean.value, ra_var.value
-        return (x - mean) * (scale * jax.lax.rsqrt(var + self.epsilon)) + bias
+        return ((x - mean) * (scale * jax.lax.rsqrt(var + self.epsilon)) + bias).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------- pooling as torch does it
@@ -213,7 +213,7 @@ class _Backbone(nn.Module):
         if self.resize and x.shape[1:3] != (self.resize, self.resize):
             x = jax.image.resize(x, (x.shape[0], self.resize, self.resize, 3), "bilinear")
         if self.normalize:
-            x = (x - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
+            x = (x - jnp.asarray(IMAGENET_MEAN, x.dtype)) / jnp.asarray(IMAGENET_STD, x.dtype)
         return x
 
     def hash_head(self, features):

@@ -5,6 +5,8 @@ import dataclasses
 from typing import Sequence
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 from jhash.models.heads import check_head, make_head
 
@@ -110,14 +112,35 @@ _MODELS["resnet18"] = backbones.ResNet18
 _MODELS["resnet50"] = backbones.ResNet50
 
 
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # config.dtype -> apply_model's dtype
+
+
+def compute_dtype(name: str):
+    """``apply_model``'s ``dtype`` for ``config.dtype`` (``'float32'`` or ``'bfloat16'``)."""
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"config.dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {name!r}")
+    return COMPUTE_DTYPES[name]
+
+
 def init_model(model: nn.Module, key, sample_x):
     """``(params, model_state)``: the trainable parameters and the other variable collections (e.g. batch_stats)."""
     variables = dict(model.init(key, sample_x, train=False))
     return variables.pop("params"), variables
 
 
-def apply_model(model: nn.Module, params, model_state, x, *, train: bool):
-    """``(outputs, new_model_state)``; in training, collections such as batch_stats are updated."""
+def apply_model(model: nn.Module, params, model_state, x, *, train: bool, dtype=None):
+    """``(outputs, new_model_state)``; in training, collections such as batch_stats are updated.
+
+    ``dtype`` (e.g. ``jnp.bfloat16``): mixed precision. The network computes in ``dtype`` (the
+    floating parameters and the input are cast to it where they are used, so gradients reach
+    the float32 parameters cast back), while the model state (batch-norm statistics, updated
+    with float32 reductions) stays float32 and the outputs are returned as float32, so losses
+    and codes are computed in float32. None or float32: everything in float32."""
+    if dtype is not None and jnp.dtype(dtype) != jnp.float32:
+        low = lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+        u, model_state = apply_model(model, jax.tree.map(low, params), model_state, low(x), train=train)
+        high = lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+        return jax.tree.map(high, u), jax.tree.map(high, model_state)
     variables = {"params": params, **model_state}
     if train and model_state:
         u, updated = model.apply(variables, x, train=True, mutable=list(model_state))

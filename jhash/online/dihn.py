@@ -51,6 +51,7 @@ import numpy as np
 from jhash import evaluate as jeval
 from jhash.methods import adsh
 from jhash.methods.base import Method, hyperparameters
+from jhash.models import compute_dtype
 from jhash.train.state import data_sharded, make_mesh
 from jhash.train.trainer import step_batch, training_setup
 
@@ -128,7 +129,7 @@ def _fit(method, config, stage_data, s):
     state = train_stage(method, config, stage_data.x_train[db], stage_data.y_train[db])
     db_codes = np.asarray(method.database_codes(state.method_state), np.int8)
     seconds = time.perf_counter() - started
-    query_codes = jeval.encode(method, state, stage_data.x_query[q])
+    query_codes = jeval.encode(method, state, stage_data.x_query[q], dtype=compute_dtype(config.get("dtype", "float32")))
     return db_codes, stage_map(query_codes, db_codes, stage_data.y_query[q], stage_data.y_train[db]), seconds
 
 

@@ -50,7 +50,7 @@ from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.methods.base import regularized
-from jhash.models import apply_model, init_model
+from jhash.models import apply_model, compute_dtype, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
 from jhash.train.manifest import Manifest, describe
@@ -191,6 +191,7 @@ def validate_config(config) -> None:
     if config.get("deterministic_reductions", True) and config.batch_size % config.get("reduction_groups", 8):
         raise ValueError(f"config.reduction_groups ({config.reduction_groups}) must divide config.batch_size "
                          f"({config.batch_size})")
+    compute_dtype(config.get("dtype", "float32"))
     methods.get_method(config.method)  # unknown method -> ValueError
     get_augmentation(config.augment)
 
@@ -216,7 +217,7 @@ def check_mesh(config, mesh) -> None:
 
 
 def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), state_sharding=None, *,
-                    reduction_groups: int = 8, deterministic_reductions: bool = True) -> Callable:
+                    reduction_groups: int = 8, deterministic_reductions: bool = True, dtype=None) -> Callable:
     """The jitted step ``(state, batch) -> (state, metrics)``: batch split over ``'data'``, state donated.
 
     ``augment(key, x)`` transforms the batch's inputs first (with a key of its own for the step).
@@ -232,12 +233,15 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
     batch's outputs, the same on every device. Without it, the step is one global-view program
     whose cross-device sums (XLA's all-reduce of the gradients, batch-norm statistics over the
     whole batch, the loss's sums) add in an order that depends on the device count.
+
+    ``dtype`` (``config.dtype``, :func:`jhash.models.compute_dtype`): the network's compute dtype,
+    e.g. bfloat16 with float32 parameters, optimizer state, batch-norm statistics and losses.
     """
     groups = int(reduction_groups)
     if deterministic_reductions and groups % mesh.size:
         raise ValueError(f"config.reduction_groups ({groups}) must be a multiple of the number of devices "
                          f"({mesh.size})")
-    canonical = _canonical_objective(method, mesh, groups) if deterministic_reductions else None
+    canonical = _canonical_objective(method, mesh, groups, dtype) if deterministic_reductions else None
 
     def train_step(state: TrainState, batch):
         key, augment_key = jax.random.split(jax.random.fold_in(state.key, state.step))
@@ -248,7 +252,7 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
                 state.params, state.model_state, x, rest, state.method_state, state.step, key)
         else:
             def objective(params):
-                u, model_state = apply_model(method.model, params, state.model_state, x, train=True)
+                u, model_state = apply_model(method.model, params, state.model_state, x, train=True, dtype=dtype)
                 loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
                 return loss, (model_state, method_state, metrics)
 
@@ -277,7 +281,7 @@ def _fixed_order_sum(stacked):
     return jax.tree.map(add_up, stacked)
 
 
-def _canonical_objective(method, mesh, groups: int) -> Callable:
+def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
     """``f(params, model_state, x, batch, method_state, step, key) -> (loss, grads, model_state, method_state,
     metrics)`` with results that do not depend on the number of devices of ``mesh``.
 
@@ -297,7 +301,7 @@ def _canonical_objective(method, mesh, groups: int) -> Callable:
 
     def per_device(params, model_state, x, batch, method_state, step, key):
         local = x.shape[0]  # groups held by this device
-        forward = lambda p, xg: apply_model(model, p, model_state, xg, train=True)  # noqa: E731
+        forward = lambda p, xg: apply_model(model, p, model_state, xg, train=True, dtype=dtype)  # noqa: E731
         outputs, pull_backs, model_states = zip(*(jax.vjp(forward, params, x[g], has_aux=True) for g in range(local)))
         stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
         gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
@@ -391,7 +395,8 @@ def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_
     sharding = state_shardings(state, mesh, method.sharded_state)
     step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding,
                               reduction_groups=config.get("reduction_groups", 8),
-                              deterministic_reductions=config.get("deterministic_reductions", True))
+                              deterministic_reductions=config.get("deterministic_reductions", True),
+                              dtype=compute_dtype(config.get("dtype", "float32")))
     return jax.device_put(state, sharding), step_fn
 
 
