@@ -8,7 +8,9 @@
       in each ``config.dtype``), for the default job (MLP on digits, batch 64) and DPSH's CNN on 28x28
       inputs (batch 128).
   python experiments/bench/scaleout.py precision [--methods dpsh,hashnet,adsh] [--seeds 0,1,2] [--data-dir DIR]
-      mAP@ALL of float32 and bfloat16 (``config.dtype``) runs on mnist at 32 bits, per method and seed.
+                                              [--arg dataset=mnist,bits=32,cpu=true]
+      mAP@ALL of float32 and bfloat16 (``config.dtype``) runs of each method's config with ``--arg``
+      (default: mnist, 32 bits, the CPU-sized 3 epochs of experiments/results/deep_mnist.md), per seed.
 
 Every measurement runs in its own subprocess (``XLA_FLAGS=--xla_force_host_platform_device_count=N``
 is read once per process); the contenders alternate (round-robin over repeats) so that load on a
@@ -134,8 +136,8 @@ def timing(devices: list[int], repeats: int, steps: int, jobs: list[str], dtypes
                 print(f"| {job} | {n} | {' / '.join(f'{r:.3f}' for r in ratios)} |")
 
 
-def precision(methods: list[str], seeds: list[int], data_dir: str) -> None:
-    """mnist, 32 bits, each method's config; float32 and bfloat16 runs alternate, one process each (1 device)."""
+def precision(methods: list[str], seeds: list[int], data_dir: str, arg: str) -> None:
+    """Each method's config with ``arg``; float32 and bfloat16 runs alternate, one process each (1 device)."""
     import numpy as np
 
     maps: dict = {}
@@ -145,7 +147,7 @@ def precision(methods: list[str], seeds: list[int], data_dir: str) -> None:
                 for dt in ("float32", "bfloat16"):
                     workdir = pathlib.Path(tmp) / f"{method}-{seed}-{dt}"
                     cmd = [sys.executable, "-m", "jhash.cli", "train", "--workdir", str(workdir),
-                           "--config", str(REPO / f"experiments/configs/{method}.py") + ":dataset=mnist,bits=32",
+                           "--config", str(REPO / f"experiments/configs/{method}.py") + ":" + arg,
                            f"--config.data_dir={data_dir}", f"--config.seed={seed}", f"--config.split_seed={seed}",
                            f"--config.dtype={dt}", "--config.progress=false"]
                     out = subprocess.run(cmd, env=_env(1), cwd=REPO, capture_output=True, text=True)
@@ -155,7 +157,7 @@ def precision(methods: list[str], seeds: list[int], data_dir: str) -> None:
                     epoch_s = json.loads((workdir / "timing.json").read_text()).get("epoch_s", float("nan"))
                     print(f"{method} seed {seed} {dt}: mAP@ALL {maps[method, seed, dt]:.4f}, {epoch_s:.2f} s/epoch",
                           file=sys.stderr)
-    print(f"mnist, 32 bits, seeds {seeds} (split, initialisation and data order), each method's config")
+    print(f"config argument {arg}, seeds {seeds} (split, initialisation and data order), each method's config")
     print("| method | float32 mAP@ALL | bfloat16 mAP@ALL | bf16 - f32 (mean) | largest abs difference of a seed |")
     print("|---|---|---|---|---|")
     for method in methods:
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32", help="config.dtype values to time (time)")
     parser.add_argument("--methods", default="dpsh,hashnet,adsh", help="methods (precision)")
     parser.add_argument("--seeds", default="0,1,2", help="seeds (precision)")
+    parser.add_argument("--arg", default="dataset=mnist,bits=32,cpu=true", help="config file argument (precision)")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"), help="where mnist is (precision)")
     parser.add_argument("--set", action="append", default=[], help="FIELD=VALUE config override (codes)")
     args = parser.parse_args()
@@ -185,7 +188,7 @@ def main() -> None:
     if args.what == "codes":
         codes(devices, args.set)
     elif args.what == "precision":
-        precision(args.methods.split(","), [int(s) for s in args.seeds.split(",")], args.data_dir)
+        precision(args.methods.split(","), [int(s) for s in args.seeds.split(",")], args.data_dir, args.arg)
     else:
         timing(devices, args.repeats, args.steps, args.jobs.split(","), args.dtypes.split(","))
 
