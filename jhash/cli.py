@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     except Exception as e:
         if not _multi_process() or type(e).__name__ != "JaxRuntimeError":
             raise
-        first = (str(e).strip().splitlines() or [""])[0][:300]
+        first = re.sub(r"(Error dispatching computation: )+", "", (str(e).strip().splitlines() or [""])[0])[:300]
         print(f"jhash: error: this process of a multi-process run stopped ({first}); another process probably "
               "failed or was killed: start all of them again and the run resumes from its last checkpoint",
               file=sys.stderr)
