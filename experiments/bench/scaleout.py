@@ -1,8 +1,9 @@
 """Scale-out on host devices: do the codes depend on the device count, and what do canonical reductions cost?
 
-  python experiments/bench/scaleout.py codes [--devices 1,2,4,8] [--set FIELD=VALUE ...]
-      trains the default job (bare `jhash train`: DPSH on digits, 32 bits) once per device count and
-      counts the code bits that differ from the 1-device run (query and database codes).
+  python experiments/bench/scaleout.py codes [--devices 1,2,4,8,2x2] [--set FIELD=VALUE ...]
+      trains the default job (bare `jhash train`: DPSH on digits, 32 bits) once per device count
+      (``PxD``: P processes of D host devices each, on jax.distributed with gloo) and counts the code
+      bits that differ from the first run (query and database codes).
   python experiments/bench/scaleout.py time [--devices 1,2,4,8] [--repeats 3] [--steps 40] [--dtypes float32,bfloat16]
       step time of the jitted training step with and without ``config.deterministic_reductions`` (and
       in each ``config.dtype``), for the default job (MLP on digits, batch 64) and DPSH's CNN on 28x28
@@ -42,17 +43,34 @@ def _bits(workdir: pathlib.Path):
         return np.unpackbits(z["query_codes"]), np.unpackbits(z["database_codes"])
 
 
-def codes(devices: list[int], overrides: list[str]) -> None:
-    """Default job at each device count; differing code bits against the first count."""
+def _train_processes(workdir, processes: int, devices: int, overrides: list[str]) -> None:
+    """``jhash train`` as ``processes`` processes of ``devices`` host devices each (jax.distributed, gloo)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "jhash.cli", "train", "--workdir", str(workdir), "--config.progress=false",
+           *[f"--config.{o}" for o in overrides]]
+    dist = (lambda i: ["--coordinator", f"localhost:{port}", "--num_processes", str(processes), "--process_id", str(i)]
+            ) if processes > 1 else (lambda i: [])
+    procs = [subprocess.Popen(cmd + dist(i), env=_env(devices), cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    for i, p in enumerate(procs):
+        err = p.communicate()[1]
+        if p.returncode:
+            sys.exit(f"{processes} x {devices} devices, process {i} failed:\n{err[-3000:]}")
+
+
+def codes(devices: list[str], overrides: list[str]) -> None:
+    """Default job at each device count (``N`` devices, or ``PxD``: P processes of D devices each);
+    differing code bits against the first."""
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for n in devices:
             workdir = pathlib.Path(tmp) / f"dev{n}"
-            cmd = [sys.executable, "-m", "jhash.cli", "train", "--workdir", str(workdir), "--config.progress=false",
-                   *[f"--config.{o}" for o in overrides]]
-            out = subprocess.run(cmd, env=_env(n), cwd=REPO, capture_output=True, text=True)
-            if out.returncode:
-                sys.exit(f"{n} devices failed:\n{out.stderr[-3000:]}")
+            processes, per_process = (int(v) for v in n.split("x")) if "x" in n else (1, int(n))
+            _train_processes(workdir, processes, per_process, overrides)
             metrics = json.loads((workdir / "metrics.json").read_text())
             rows.append((n, workdir, metrics["map@all"]))
         q0, d0 = _bits(rows[0][1])
@@ -184,13 +202,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"), help="where mnist is (precision)")
     parser.add_argument("--set", action="append", default=[], help="FIELD=VALUE config override (codes)")
     args = parser.parse_args()
-    devices = [int(d) for d in args.devices.split(",")]
     if args.what == "codes":
-        codes(devices, args.set)
+        codes(args.devices.split(","), args.set)
     elif args.what == "precision":
         precision(args.methods.split(","), [int(s) for s in args.seeds.split(",")], args.data_dir, args.arg)
     else:
-        timing(devices, args.repeats, args.steps, args.jobs.split(","), args.dtypes.split(","))
+        timing([int(d) for d in args.devices.split(",")], args.repeats, args.steps, args.jobs.split(","),
+               args.dtypes.split(","))
 
 
 if __name__ == "__main__":
