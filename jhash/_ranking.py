@@ -50,6 +50,24 @@ def _popcount(x):
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def distance_matrix(aw, bw, out):
+    """``out[i, j]`` = Hamming distance between rows ``aw[i]`` and ``bw[j]`` (uint64 words);
+    the loop behind :func:`jhash.codes.hamming_distance` on the host."""
+    n_w = aw.shape[1]
+    for i in numba.prange(aw.shape[0]):
+        if n_w == 1:  # codes of <= 64 bits: one vectorised loop
+            x = aw[i, 0]
+            for j in range(bw.shape[0]):
+                out[i, j] = _popcount(x ^ bw[j, 0])
+        else:
+            for j in range(bw.shape[0]):
+                d = 0
+                for w in range(n_w):
+                    d += _popcount(aw[i, w] ^ bw[j, w])
+                out[i, j] = d
+
+
 _CHUNK = 1024  # database items per key buffer (L1-resident)
 _REL = 16      # key = distance | relevant << 16 (codes have < 2**16 bits)
 _SHIFT = 40    # record = distance << 40 | position within the distance bucket
