@@ -76,12 +76,48 @@ def _push(bd, bp, c, d, p, k, hist):
     return c, np.int32(t)
 
 
+@numba.njit(inline="always")
+def _offer(bd, bp, c, t, d, p, k, hist):
+    """Item p at distance d enters the buffer if d < t; returns (size, threshold)."""
+    if d < t:
+        c, t_new = _push(bd, bp, c, d, p, k, hist)
+        if t_new >= 0:
+            t = t_new
+    return c, t
+
+
+@numba.njit(inline="always")
+def _dist_row(x0, x1, qrow, flat, j, n_w):
+    """Distance of a query (words ``qrow``; its first two also as ``x0``, ``x1``) to row ``j``
+    of the row-major words ``flat``.  ``j`` is unsigned (no negative-index handling) and 1
+    and 2 words are spelled out (no loop)."""
+    if n_w == 1:
+        return np.int64(_popcount(x0 ^ flat[j]))
+    if n_w == 2:
+        return np.int64(_popcount(x0 ^ flat[np.uint64(2) * j])) + np.int64(_popcount(x1 ^ flat[np.uint64(2) * j + np.uint64(1)]))
+    d = 0
+    for w in range(n_w):
+        d += np.int64(_popcount(qrow[w] ^ flat[j * n_w + np.uint64(w)]))
+    return d
+
+
+@numba.njit(inline="always")
+def _min8(x0, x1, qrow, flat, j, n_w):
+    """The smallest distance to rows j..j+7: the scan tests 8 rows with one branch."""
+    m = _dist_row(x0, x1, qrow, flat, j, n_w)
+    for u in range(1, 8):
+        m = min(m, _dist_row(x0, x1, qrow, flat, j + np.uint64(u), n_w))
+    return m
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
     """Fills ``out_pos`` / ``out_d`` (n_q, k) with the k nearest positions of each query, by
     (distance, position).  Needs 1 <= k <= n."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat = dw.reshape(-1)
+    uw = np.uint64(n_w)
     cap = 2 * k + 64
     n_blocks = (n_q + q_block - 1) // q_block
     for b in numba.prange(n_blocks):
@@ -92,25 +128,22 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
         cnt = np.zeros(nb_q, np.int64)
         thr = np.full(nb_q, n_bits + 1, np.int32)
         hist = np.zeros(n_bits + 2, np.int64)
-        tmp = np.empty(db_chunk, np.int32)
         for c0 in range(0, n, db_chunk):
             m = min(n, c0 + db_chunk) - c0
+            m8 = c0 + m - m % 8
             for ii in range(nb_q):
-                i = q0 + ii
-                if n_w == 1:  # the common case (codes of <= 64 bits): a vectorised loop
-                    x = qw[i, 0]
-                    blk = dw[c0:c0 + m, 0]
-                    for jj in range(m):
-                        tmp[jj] = np.int32(_popcount(x ^ blk[jj]))
-                else:
-                    for jj in range(m):
-                        tmp[jj] = _dist(qw[i], dw[c0 + jj], n_w)
+                qrow = qw[q0 + ii]
+                x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
                 t, c = thr[ii], cnt[ii]
-                for jj in range(m):
-                    if tmp[jj] < t:
-                        c, t_new = _push(bd[ii], bp[ii], c, tmp[jj], c0 + jj, k, hist)
-                        if t_new >= 0:
-                            t = t_new
+                for s0 in range(c0, m8, 8):
+                    j0 = np.uint64(s0)
+                    if _min8(x0, x1, qrow, flat, j0, uw) < t:  # rare once the threshold has settled
+                        for u in range(8):
+                            d = _dist_row(x0, x1, qrow, flat, j0 + np.uint64(u), uw)
+                            c, t = _offer(bd[ii], bp[ii], c, t, d, s0 + u, k, hist)
+                for j in range(m8, c0 + m):
+                    d = _dist_row(x0, x1, qrow, flat, np.uint64(j), uw)
+                    c, t = _offer(bd[ii], bp[ii], c, t, d, j, k, hist)
                 thr[ii], cnt[ii] = t, c
         for ii in range(nb_q):
             c = cnt[ii]

@@ -56,6 +56,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -311,11 +312,13 @@ class HammingIndex:
         pos = np.zeros((n_q, kk), np.int64)
         dist = np.zeros((n_q, kk), np.int32)
         if kk and n_q:
+            # blocks of up to 16 queries share each database chunk; at least 4 blocks per thread
+            q_block = max(1, min(16, -(-min(n_q, query_chunk) // (4 * numba.get_num_threads()))))
             for s in range(0, n_q, query_chunk):
                 e = min(n_q, s + query_chunk)
                 if mesh is None:
                     _k.topk_scan(qw[s:e], self._words, kk, self.bits, min(db_chunk, len(self)),
-                                 16, pos[s:e], dist[s:e])
+                                 q_block, pos[s:e], dist[s:e])
                 else:
                     pos[s:e], dist[s:e] = self._search_sharded(qw[s:e], kk, mesh, db_chunk, e - s)
         return self._ids[pos], dist
