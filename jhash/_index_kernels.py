@@ -132,7 +132,7 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
             m = min(n, c0 + db_chunk) - c0
             m8 = c0 + m - m % 8
             for ii in range(nb_q):
-                qrow = qw[q0 + ii]
+                qrow, bdi, bpi = qw[q0 + ii], bd[ii], bp[ii]  # views made once, not per candidate
                 x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
                 t, c = thr[ii], cnt[ii]
                 for s0 in range(c0, m8, 8):
@@ -140,10 +140,10 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
                     if _min8(x0, x1, qrow, flat, j0, uw) < t:  # rare once the threshold has settled
                         for u in range(8):
                             d = _dist_row(x0, x1, qrow, flat, j0 + np.uint64(u), uw)
-                            c, t = _offer(bd[ii], bp[ii], c, t, d, s0 + u, k, hist)
+                            c, t = _offer(bdi, bpi, c, t, d, s0 + u, k, hist)
                 for j in range(m8, c0 + m):
                     d = _dist_row(x0, x1, qrow, flat, np.uint64(j), uw)
-                    c, t = _offer(bd[ii], bp[ii], c, t, d, j, k, hist)
+                    c, t = _offer(bdi, bpi, c, t, d, j, k, hist)
                 thr[ii], cnt[ii] = t, c
         for ii in range(nb_q):
             c = cnt[ii]
