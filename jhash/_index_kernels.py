@@ -32,14 +32,6 @@ _MIX2 = np.uint64(0xD6E8FEB86659FD93)
 
 
 @numba.njit(inline="always")
-def _dist(qrow, drow, n_w):
-    d = 0
-    for w in range(n_w):
-        d += np.int64(_popcount(qrow[w] ^ drow[w]))
-    return d
-
-
-@numba.njit(inline="always")
 def _compact(bd, bp, nb, k, hist):
     """Keeps the k smallest (distance, position) of the buffer's ``nb`` entries, in buffer
     (= position) order.  Returns (new size, distance threshold t): k entries have d <= t."""
@@ -232,6 +224,7 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     """
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat, uw = dw.reshape(-1), np.uint64(n_w)
     m, _, n_kw = keys.shape
     max_rad = max(1, radii.max())
     counts = np.zeros(n_q, np.int64)
@@ -240,6 +233,8 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
         if fill and lims[i + 1] == lims[i]:
             continue
         base = lims[i] if fill else 0
+        qrow = qw[i]
+        x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
         probe = np.empty(n_kw, np.uint64)
         idx = np.empty(max_rad, np.int64)
         for j in range(m):
@@ -260,7 +255,7 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
                         if not same:
                             continue
                         p = perm[j, e]
-                        dist = _dist(qw[i], dw[p], n_w)
+                        dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
                         if dist > r:
                             continue
                         seen = False  # found already through an earlier table?
@@ -299,14 +294,17 @@ def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
     (``lims`` from the counts; a query with no item is not scanned again)."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat, uw = dw.reshape(-1), np.uint64(n_w)
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
+        qrow = qw[i]
+        x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
         if fill:
             if lims[i + 1] == lims[i]:
                 continue
             for p in range(n):
-                dist = _dist(qw[i], dw[p], n_w)
+                dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
                 if dist <= r:
                     out_pos[lims[i] + c] = p
                     out_d[lims[i] + c] = dist
@@ -318,6 +316,6 @@ def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
                 c += np.int64(_popcount(x ^ d1[p])) <= r
         else:
             for p in range(n):
-                c += _dist(qw[i], dw[p], n_w) <= r
+                c += _dist_row(x0, x1, qrow, flat, np.uint64(p), uw) <= r
         counts[i] = c
     return counts
