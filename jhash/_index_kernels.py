@@ -17,7 +17,8 @@ by position ascending everywhere.
   table's radius of the query key is probed, every hit is verified by its full distance
   (one table over whole codes = Hamming-ball enumeration; m tables over substrings =
   multi-index hashing).  A hit already reachable through an earlier table is skipped, so no
-  item is reported twice.  Run once to count, once to fill.
+  item is reported twice.  One pass counts every query's items and writes them while they fit
+  the query's slots; only a query with more items than slots is run again.
 * :func:`radius_scan`: the same output by an exhaustive scan.
 """
 from __future__ import annotations
@@ -220,7 +221,8 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     the query keys ``qkeys[:, j]``, the key's flippable bits (word ``fw[j, t]``, mask
     ``fm[j, t]``, t < ``npos[j]``), the probing radius ``radii[j]`` (-1: not probed) and the
     mask ``submask[j]`` (full-code words) of the code bits the key holds.  With ``fill`` the
-    items of query i are written to ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance, position).
+    items of query i are written to its slots ``out_*[lims[i]:lims[i + 1]]``, sorted by
+    (distance, position), when they fit (count <= slots); the count is exact either way.
     """
     n_q, n_w = qw.shape
     n = dw.shape[0]
@@ -230,9 +232,8 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
-        if fill and lims[i + 1] == lims[i]:
-            continue
         base = lims[i] if fill else 0
+        slots = lims[i + 1] - lims[i] if fill else 0
         qrow = qw[i]
         x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
         probe = np.empty(n_kw, np.uint64)
@@ -269,7 +270,7 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
                                     break
                         if seen:
                             continue
-                        if fill:
+                        if fill and c < slots:
                             out_pos[base + c] = p
                             out_d[base + c] = dist
                         c += 1
@@ -282,7 +283,7 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
                     for a2 in range(a + 1, d):
                         idx[a2] = idx[a2 - 1] + 1
         counts[i] = c
-        if fill:
+        if fill and c <= slots:
             _sort_segment(out_pos, out_d, base, base + c, n)
     return counts
 
@@ -290,8 +291,8 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
 @numba.njit(parallel=True, cache=True)
 def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
     """Items within distance ``r`` by an exhaustive scan: returns the counts; with ``fill``,
-    writes query i's items to ``out_*[lims[i]:lims[i + 1]]`` sorted by (distance, position)
-    (``lims`` from the counts; a query with no item is not scanned again)."""
+    writes query i's items to its slots ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance,
+    position), when they fit (as :func:`ball_search`)."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
     flat, uw = dw.reshape(-1), np.uint64(n_w)
@@ -301,15 +302,16 @@ def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
         qrow = qw[i]
         x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
         if fill:
-            if lims[i + 1] == lims[i]:
-                continue
+            slots = lims[i + 1] - lims[i]
             for p in range(n):
                 dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
                 if dist <= r:
-                    out_pos[lims[i] + c] = p
-                    out_d[lims[i] + c] = dist
+                    if c < slots:
+                        out_pos[lims[i] + c] = p
+                        out_d[lims[i] + c] = dist
                     c += 1
-            _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
+            if c <= slots:
+                _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
         elif n_w == 1:  # counting only: a vectorised loop
             x, d1 = qw[i, 0], dw[:, 0]
             for p in range(n):
