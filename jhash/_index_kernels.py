@@ -156,10 +156,11 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
 
 
 @numba.njit(inline="always")
-def _bucket(key, shift):
+def _bucket(keys, row, shift):
+    """Bucket of the key ``keys[row]`` (a mixed hash of its words, top bits)."""
     h = np.uint64(0)
-    for w in range(key.shape[0]):
-        h = (h ^ key[w]) * _MIX1
+    for w in range(keys.shape[1]):
+        h = (h ^ keys[row, w]) * _MIX1
         h ^= h >> np.uint64(31)
     h *= _MIX2
     return np.int64(h >> np.uint64(shift))
@@ -177,7 +178,7 @@ def build_table(keys, n_buckets_log2):
     bucket = np.empty(n, np.int64)
     starts = np.zeros(n_b + 1, np.int64)
     for i in range(n):
-        bucket[i] = _bucket(keys[i], shift)
+        bucket[i] = _bucket(keys, i, shift)
         starts[bucket[i] + 1] += 1
     for b in range(n_b):
         starts[b + 1] += starts[b]
@@ -212,6 +213,57 @@ def _sort_segment(out_pos, out_d, s, e, n):
         out_pos[s + a] = key[a] % n
 
 
+_BATCH = 256  # probes whose buckets are looked up together
+
+
+@numba.njit(inline="always")
+def _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts, radii, submask, r,
+                 c, base, slots, out_pos, out_d, fill):
+    """Looks up ``nb`` probe keys ``pk`` (buckets ``pb``) of table j; returns the new count.
+
+    The bucket bounds (``pb``, ``pe``), then the first word of each bucket's first key
+    (``fk``), are read in loops of independent loads (many cache misses in flight) before
+    the candidates are compared and verified."""
+    n_w, n_kw = qw.shape[1], pk.shape[1]
+    for t in range(nb):
+        b = pb[t]
+        pb[t], pe[t] = starts[j, b], starts[j, b + 1]
+    for t in range(nb):
+        if pb[t] < pe[t]:
+            fk[t] = keys[j, pb[t], 0]
+    for t in range(nb):
+        if pb[t] == pe[t] or (pe[t] - pb[t] == 1 and fk[t] != pk[t, 0]):
+            continue  # an empty bucket, or one key that differs
+        for e in range(pb[t], pe[t]):
+            same = True
+            for w in range(n_kw):
+                if keys[j, e, w] != pk[t, w]:
+                    same = False
+                    break
+            if not same:
+                continue
+            p = perm[j, e]
+            dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
+            if dist > r:
+                continue
+            seen = False  # found already through an earlier table?
+            for jj in range(j):
+                if radii[jj] >= 0:
+                    sd = 0
+                    for w in range(n_w):
+                        sd += np.int64(_popcount((qw[i, w] ^ dw[p, w]) & submask[jj, w]))
+                    if sd <= radii[jj]:
+                        seen = True
+                        break
+            if seen:
+                continue
+            if fill and c < slots:
+                out_pos[base + c] = p
+                out_d[base + c] = dist
+            c += 1
+    return c
+
+
 @numba.njit(parallel=True, cache=True)
 def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, submask, r,
                 lims, out_pos, out_d, fill):
@@ -223,6 +275,7 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     mask ``submask[j]`` (full-code words) of the code bits the key holds.  With ``fill`` the
     items of query i are written to its slots ``out_*[lims[i]:lims[i + 1]]``, sorted by
     (distance, position), when they fit (count <= slots); the count is exact either way.
+    Probes are enumerated in batches of ``_BATCH`` and looked up by :func:`_probe_batch`.
     """
     n_q, n_w = qw.shape
     n = dw.shape[0]
@@ -236,44 +289,27 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
         slots = lims[i + 1] - lims[i] if fill else 0
         qrow = qw[i]
         x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
-        probe = np.empty(n_kw, np.uint64)
+        pk = np.empty((_BATCH, n_kw), np.uint64)
+        pb = np.empty(_BATCH, np.int64)
+        pe = np.empty(_BATCH, np.int64)
+        fk = np.empty(_BATCH, np.uint64)
         idx = np.empty(max_rad, np.int64)
         for j in range(m):
+            nb = 0
             for d in range(min(radii[j], npos[j]) + 1):  # every subset of d flipped bits
                 for a in range(d):
                     idx[a] = a
                 while True:
-                    probe[:] = qkeys[i, j]
+                    for w in range(n_kw):
+                        pk[nb, w] = qkeys[i, j, w]
                     for a in range(d):
-                        probe[fw[j, idx[a]]] ^= fm[j, idx[a]]
-                    b = _bucket(probe, shift)
-                    for e in range(starts[j, b], starts[j, b + 1]):
-                        same = True
-                        for w in range(n_kw):
-                            if keys[j, e, w] != probe[w]:
-                                same = False
-                                break
-                        if not same:
-                            continue
-                        p = perm[j, e]
-                        dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
-                        if dist > r:
-                            continue
-                        seen = False  # found already through an earlier table?
-                        for jj in range(j):
-                            if radii[jj] >= 0:
-                                sd = 0
-                                for w in range(n_w):
-                                    sd += np.int64(_popcount((qw[i, w] ^ dw[p, w]) & submask[jj, w]))
-                                if sd <= radii[jj]:
-                                    seen = True
-                                    break
-                        if seen:
-                            continue
-                        if fill and c < slots:
-                            out_pos[base + c] = p
-                            out_d[base + c] = dist
-                        c += 1
+                        pk[nb, fw[j, idx[a]]] ^= fm[j, idx[a]]
+                    pb[nb] = _bucket(pk, nb, shift)
+                    nb += 1
+                    if nb == _BATCH:
+                        c = _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts,
+                                         radii, submask, r, c, base, slots, out_pos, out_d, fill)
+                        nb = 0
                     a = d - 1  # next subset, in lexicographic order
                     while a >= 0 and idx[a] == npos[j] - d + a:
                         a -= 1
@@ -282,6 +318,8 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
                     idx[a] += 1
                     for a2 in range(a + 1, d):
                         idx[a2] = idx[a2 - 1] + 1
+            c = _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts,
+                             radii, submask, r, c, base, slots, out_pos, out_d, fill)
         counts[i] = c
         if fill and c <= slots:
             _sort_segment(out_pos, out_d, base, base + c, n)
