@@ -22,6 +22,9 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
 * ``topk``: ``HammingIndex.search`` against ``faiss.IndexBinaryFlat.search`` at 69,000,
   10^6 and 10^7 random codes of 32, 64 and 128 bits, k = 1, 100, 1000 (1,000 / 200 / 32
   queries); every result's distances checked equal to faiss's in the worker's first call;
+* ``compile``: the first call of each jhash function above in a fresh process, on tiny
+  inputs, with an empty numba cache (``cold``: compilation) and with the cache filled by an
+  earlier process (``warm``: what a user waits for after the first run);
 * ``radius``: ``HammingIndex.range_search`` (radius 2, method auto) against
   ``faiss.IndexBinaryHash`` (all bits hashed, nflip 2, so exact; faiss's radius is strict, so
   it gets 3) at 10^6 and 10^7 codes of 32 bits with planted near duplicates (index_speed.py's
@@ -50,8 +53,10 @@ CASES = {  # section -> contenders; each contender is one worker process per thr
     "hamming": ["numba", "faiss", "jhash"],
     "topk": ["faiss", "jhash"],
     "radius": ["faiss", "jhash"],
+    "compile": ["cold", "warm"],
 }
-FAISS_FREE = {"floor", "numba", "jhash"}
+THREADS = {"compile": (2,)}  # default (1, 2)
+FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm"}
 
 
 def sizes(quick):
@@ -211,6 +216,44 @@ def run_radius(who, quick):
     return res
 
 
+def run_compile(who, quick):
+    import tempfile
+
+    import shutil
+
+    cache = tempfile.mkdtemp()
+    try:
+        if who == "warm":
+            first_calls(cache)  # an earlier process fills the cache
+        return {name: (t, t) for name, t in first_calls(cache).items()}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def first_calls(cache):
+    """Seconds of the import and of each first call, in a fresh process using this numba cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    code = """
+import time, numpy as np
+t0 = time.perf_counter()
+from jhash import codes, metrics
+from jhash.index import HammingIndex
+res = {"import": time.perf_counter() - t0}
+rng = np.random.default_rng(0)
+Q, B = np.where(rng.random((5, 64)) < .5, -1, 1), np.where(rng.random((50, 64)) < .5, -1, 1)
+ql, dl = rng.integers(0, 3, 5), rng.integers(0, 3, 50)
+index = HammingIndex(64, B)
+for name, fn in (("whole_ranking_metrics", lambda: metrics.whole_ranking_metrics(Q, B, ql, dl)),
+                 ("hamming_distance", lambda: codes.hamming_distance(codes.pack(Q), codes.pack(B))),
+                 ("HammingIndex.search", lambda: index.search(Q, 3)),
+                 ("HammingIndex.range_search", lambda: index.range_search(Q, 2))):
+    t0 = time.perf_counter(); fn(); res[name] = time.perf_counter() - t0
+print("RESULT", __import__("json").dumps(res))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))[7:])
+
+
 def worker(args):
     numba.set_num_threads(args.threads)
     if args.worker not in FAISS_FREE:
@@ -252,7 +295,7 @@ def machine_line():
 
 def collect(sections, rounds, quick, has_faiss):
     """{(section, who, threads): {case: [first, best, ...]}} with the minimum over rounds."""
-    jobs = [(sec, who, th) for sec in sections for who in CASES[sec] for th in (1, 2)
+    jobs = [(sec, who, th) for sec in sections for who in CASES[sec] for th in THREADS.get(sec, (1, 2))
             if has_faiss or who in FAISS_FREE]
     best = {}
     for r in range(rounds):
@@ -314,6 +357,12 @@ def report(best, sections, has_faiss, quick):
                 nq = sizes(quick)["rq"]
                 print(f"| {int(n):,} | {bits} | {th} | {1e3 * jh[1] / nq:.4f} | {1e3 * fa[1] / nq:.4f} | "
                       f"**{fa[1] / jh[1]:.2f}** | {jh[2] / nq:.1f} | {jh[3]:.2f} / {fa[3]:.2f} |")
+    if "compile" in sections:
+        print("\n## First call in a fresh process (tiny inputs): empty numba cache vs filled cache (s)")
+        print("| call | cold (compiles) | warm (loads the cache) |")
+        print("|---|---|---|")
+        for name, cold in get("compile", "cold", 2).items():
+            print(f"| {name} | {cold[0]:.2f} | {get('compile', 'warm', 2)[name][0]:.2f} |")
     if not has_faiss:
         print("\nfaiss is not installed (pip install faiss-cpu): the faiss columns and sections are skipped")
 
