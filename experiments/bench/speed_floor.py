@@ -25,6 +25,9 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
 * ``compile``: the first call of each jhash function above in a fresh process, on tiny
   inputs, with an empty numba cache (``cold``: compilation) and with the cache filled by an
   earlier process (``warm``: what a user waits for after the first run);
+* ``profile`` (not in the default run: ``--sections profile``): where the eval pass's time
+  goes at 1 thread: the floor, the pass's first loop alone (:func:`keys_only`), the pass,
+  the whole metric call;
 * ``radius``: ``HammingIndex.range_search`` (radius 2, method auto) against
   ``faiss.IndexBinaryHash`` (all bits hashed, nflip 2, so exact; faiss's radius is strict, so
   it gets 3) at 10^6 and 10^7 codes of 32 bits with planted near duplicates (index_speed.py's
@@ -48,14 +51,17 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from jhash._ranking import _popcount as popcount  # noqa: E402
+
 CASES = {  # section -> contenders; each contender is one worker process per thread count
     "eval": ["floor", "jhash"],
     "hamming": ["numba", "faiss", "jhash"],
     "topk": ["faiss", "jhash"],
     "radius": ["faiss", "jhash"],
     "compile": ["cold", "warm"],
+    "profile": ["jhash"],
 }
-THREADS = {"compile": (2,)}  # default (1, 2)
+THREADS = {"compile": (2,), "profile": (1,)}  # default (1, 2)
 FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm"}
 
 
@@ -67,14 +73,6 @@ def sizes(quick):
 
 
 # ------------------------------------------------------------------ the floor (numba)
-@numba.njit(inline="always")
-def popcount(x):
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
-
-
 @numba.njit(parallel=True, cache=True)
 def floor_matrix(aw, bw, out):
     """The floor: ``out[i, j]`` = popcount(aw[i] ^ bw[j]) over 64-bit words, a prange loop."""
@@ -254,6 +252,53 @@ print("RESULT", __import__("json").dumps(res))
     return json.loads(next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))[7:])
 
 
+def run_profile(who, quick):
+    """Where the eval pass's time goes, 1 thread: the floor, the keys loop alone, the pass,
+    the whole metric call (packing, labels, closed forms), per database item."""
+    from eval_speed import make_data
+    from jhash import _ranking, metrics
+
+    n_q, n_db = sizes(quick)["eval"]
+    res = {}
+    for bits in (32, 64):
+        Q, B, ql, dl = make_data(n_q, n_db, bits, seed=bits)
+        qw, bw = words64(np.packbits(Q > 0, axis=1)), words64(np.packbits(B > 0, axis=1))
+        dw_t = np.ascontiguousarray(bw.T)
+        out = np.empty((n_q, n_db), np.int32)
+        q_ids, db_ids = ql.astype(np.int64), dl.astype(np.int64)
+        hist = {name: np.zeros((n_q, bits + 1), np.int64) for name in ("n_all", "n_rel", "gain")}
+        no_lw = np.zeros((n_q, 0), np.uint64), np.zeros((0, n_db), np.uint64)
+        steps = {
+            "floor: distance matrix": lambda: floor_matrix(qw, bw, out),
+            "keys: distances + relevance": lambda: keys_only(qw, dw_t, q_ids, db_ids),
+            "ranking pass (keys + counters + records + AP)": lambda: _ranking.ranking_pass(
+                qw, dw_t, q_ids, db_ids, *no_lw, bits, n_db, 0, np.zeros(n_q), hist["n_all"], hist["n_rel"],
+                hist["gain"], np.zeros((n_q, 0), bool)),
+            "whole_ranking_metrics (+ packing, labels, closed forms)": lambda: metrics.whole_ranking_metrics(
+                Q, B, ql, dl),
+        }
+        for name, fn in steps.items():
+            for h in hist.values():
+                h[:] = 0
+            res[f"{bits}/{name}"] = timed(fn, 3)[:2]
+    return res
+
+
+@numba.njit(parallel=True, cache=True)
+def keys_only(qw, dw_t, q_ids, db_ids):
+    """The ranking pass's first loop alone (distance | relevant << 16 into a 1,024-item buffer)."""
+    acc = np.zeros(qw.shape[0], np.int64)
+    for i in numba.prange(qw.shape[0]):
+        key = np.empty(1024, np.int64)
+        for s in range(0, dw_t.shape[1], 1024):
+            m = min(1024, dw_t.shape[1] - s)
+            x, c = qw[i, 0], q_ids[i]
+            for j in range(m):
+                key[j] = np.int64(popcount(x ^ dw_t[0, s + j])) | (np.int64(db_ids[s + j] == c) << 16)
+            acc[i] += key[m - 1]
+    return acc
+
+
 def worker(args):
     numba.set_num_threads(args.threads)
     if args.worker not in FAISS_FREE:
@@ -363,13 +408,22 @@ def report(best, sections, has_faiss, quick):
         print("|---|---|---|")
         for name, cold in get("compile", "cold", 2).items():
             print(f"| {name} | {cold[0]:.2f} | {get('compile', 'warm', 2)[name][0]:.2f} |")
+    if "profile" in sections:
+        print("\n## Where the eval pass's time goes, 1 thread (s; ns per query-item pair)")
+        print("| bits | step | seconds | ns / pair |")
+        print("|---|---|---|---|")
+        n_pairs = np.prod(sizes(quick)["eval"])
+        for case, (_, t) in get("profile", "jhash", 1).items():
+            bits, step = case.split("/", 1)
+            print(f"| {bits} | {step} | {t:.4f} | {1e9 * t / n_pairs:.2f} |")
     if not has_faiss:
         print("\nfaiss is not installed (pip install faiss-cpu): the faiss columns and sections are skipped")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sections", default=",".join(CASES), help="comma-separated: " + ",".join(CASES))
+    ap.add_argument("--sections", default=",".join(c for c in CASES if c != "profile"),
+                    help="comma-separated: " + ",".join(CASES))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
