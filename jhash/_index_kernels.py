@@ -17,7 +17,8 @@ by position ascending everywhere.
   table's radius of the query key is probed, every hit is verified by its full distance
   (one table over whole codes = Hamming-ball enumeration; m tables over substrings =
   multi-index hashing).  A hit already reachable through an earlier table is skipped, so no
-  item is reported twice.  Run once to count, once to fill.
+  item is reported twice.  One pass counts every query's items and writes them while they fit
+  the query's slots; only a query with more items than slots is run again.
 * :func:`radius_scan`: the same output by an exhaustive scan.
 """
 from __future__ import annotations
@@ -29,14 +30,6 @@ from jhash._ranking import _popcount
 
 _MIX1 = np.uint64(0x9E3779B97F4A7C15)
 _MIX2 = np.uint64(0xD6E8FEB86659FD93)
-
-
-@numba.njit(inline="always")
-def _dist(qrow, drow, n_w):
-    d = 0
-    for w in range(n_w):
-        d += np.int64(_popcount(qrow[w] ^ drow[w]))
-    return d
 
 
 @numba.njit(inline="always")
@@ -76,12 +69,48 @@ def _push(bd, bp, c, d, p, k, hist):
     return c, np.int32(t)
 
 
+@numba.njit(inline="always")
+def _offer(bd, bp, c, t, d, p, k, hist):
+    """Item p at distance d enters the buffer if d < t; returns (size, threshold)."""
+    if d < t:
+        c, t_new = _push(bd, bp, c, d, p, k, hist)
+        if t_new >= 0:
+            t = t_new
+    return c, t
+
+
+@numba.njit(inline="always")
+def _dist_row(x0, x1, qrow, flat, j, n_w):
+    """Distance of a query (words ``qrow``; its first two also as ``x0``, ``x1``) to row ``j``
+    of the row-major words ``flat``.  ``j`` is unsigned (no negative-index handling) and 1
+    and 2 words are spelled out (no loop)."""
+    if n_w == 1:
+        return np.int64(_popcount(x0 ^ flat[j]))
+    if n_w == 2:
+        return np.int64(_popcount(x0 ^ flat[np.uint64(2) * j])) + np.int64(_popcount(x1 ^ flat[np.uint64(2) * j + np.uint64(1)]))
+    d = 0
+    for w in range(n_w):
+        d += np.int64(_popcount(qrow[w] ^ flat[j * n_w + np.uint64(w)]))
+    return d
+
+
+@numba.njit(inline="always")
+def _min8(x0, x1, qrow, flat, j, n_w):
+    """The smallest distance to rows j..j+7: the scan tests 8 rows with one branch."""
+    m = _dist_row(x0, x1, qrow, flat, j, n_w)
+    for u in range(1, 8):
+        m = min(m, _dist_row(x0, x1, qrow, flat, j + np.uint64(u), n_w))
+    return m
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
     """Fills ``out_pos`` / ``out_d`` (n_q, k) with the k nearest positions of each query, by
     (distance, position).  Needs 1 <= k <= n."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat = dw.reshape(-1)
+    uw = np.uint64(n_w)
     cap = 2 * k + 64
     n_blocks = (n_q + q_block - 1) // q_block
     for b in numba.prange(n_blocks):
@@ -92,25 +121,22 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
         cnt = np.zeros(nb_q, np.int64)
         thr = np.full(nb_q, n_bits + 1, np.int32)
         hist = np.zeros(n_bits + 2, np.int64)
-        tmp = np.empty(db_chunk, np.int32)
         for c0 in range(0, n, db_chunk):
             m = min(n, c0 + db_chunk) - c0
+            m8 = c0 + m - m % 8
             for ii in range(nb_q):
-                i = q0 + ii
-                if n_w == 1:  # the common case (codes of <= 64 bits): a vectorised loop
-                    x = qw[i, 0]
-                    blk = dw[c0:c0 + m, 0]
-                    for jj in range(m):
-                        tmp[jj] = np.int32(_popcount(x ^ blk[jj]))
-                else:
-                    for jj in range(m):
-                        tmp[jj] = _dist(qw[i], dw[c0 + jj], n_w)
+                qrow, bdi, bpi = qw[q0 + ii], bd[ii], bp[ii]  # views made once, not per candidate
+                x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
                 t, c = thr[ii], cnt[ii]
-                for jj in range(m):
-                    if tmp[jj] < t:
-                        c, t_new = _push(bd[ii], bp[ii], c, tmp[jj], c0 + jj, k, hist)
-                        if t_new >= 0:
-                            t = t_new
+                for s0 in range(c0, m8, 8):
+                    j0 = np.uint64(s0)
+                    if _min8(x0, x1, qrow, flat, j0, uw) < t:  # rare once the threshold has settled
+                        for u in range(8):
+                            d = _dist_row(x0, x1, qrow, flat, j0 + np.uint64(u), uw)
+                            c, t = _offer(bdi, bpi, c, t, d, s0 + u, k, hist)
+                for j in range(m8, c0 + m):
+                    d = _dist_row(x0, x1, qrow, flat, np.uint64(j), uw)
+                    c, t = _offer(bdi, bpi, c, t, d, j, k, hist)
                 thr[ii], cnt[ii] = t, c
         for ii in range(nb_q):
             c = cnt[ii]
@@ -130,10 +156,11 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
 
 
 @numba.njit(inline="always")
-def _bucket(key, shift):
+def _bucket(keys, row, shift):
+    """Bucket of the key ``keys[row]`` (a mixed hash of its words, top bits)."""
     h = np.uint64(0)
-    for w in range(key.shape[0]):
-        h = (h ^ key[w]) * _MIX1
+    for w in range(keys.shape[1]):
+        h = (h ^ keys[row, w]) * _MIX1
         h ^= h >> np.uint64(31)
     h *= _MIX2
     return np.int64(h >> np.uint64(shift))
@@ -151,7 +178,7 @@ def build_table(keys, n_buckets_log2):
     bucket = np.empty(n, np.int64)
     starts = np.zeros(n_b + 1, np.int64)
     for i in range(n):
-        bucket[i] = _bucket(keys[i], shift)
+        bucket[i] = _bucket(keys, i, shift)
         starts[bucket[i] + 1] += 1
     for b in range(n_b):
         starts[b + 1] += starts[b]
@@ -186,6 +213,57 @@ def _sort_segment(out_pos, out_d, s, e, n):
         out_pos[s + a] = key[a] % n
 
 
+_BATCH = 256  # probes whose buckets are looked up together
+
+
+@numba.njit(inline="always")
+def _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts, radii, submask, r,
+                 c, base, slots, out_pos, out_d, fill):
+    """Looks up ``nb`` probe keys ``pk`` (buckets ``pb``) of table j; returns the new count.
+
+    The bucket bounds (``pb``, ``pe``), then the first word of each bucket's first key
+    (``fk``), are read in loops of independent loads (many cache misses in flight) before
+    the candidates are compared and verified."""
+    n_w, n_kw = qw.shape[1], pk.shape[1]
+    for t in range(nb):
+        b = pb[t]
+        pb[t], pe[t] = starts[j, b], starts[j, b + 1]
+    for t in range(nb):
+        if pb[t] < pe[t]:
+            fk[t] = keys[j, pb[t], 0]
+    for t in range(nb):
+        if pb[t] == pe[t] or (pe[t] - pb[t] == 1 and fk[t] != pk[t, 0]):
+            continue  # an empty bucket, or one key that differs
+        for e in range(pb[t], pe[t]):
+            same = True
+            for w in range(n_kw):
+                if keys[j, e, w] != pk[t, w]:
+                    same = False
+                    break
+            if not same:
+                continue
+            p = perm[j, e]
+            dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
+            if dist > r:
+                continue
+            seen = False  # found already through an earlier table?
+            for jj in range(j):
+                if radii[jj] >= 0:
+                    sd = 0
+                    for w in range(n_w):
+                        sd += np.int64(_popcount((qw[i, w] ^ dw[p, w]) & submask[jj, w]))
+                    if sd <= radii[jj]:
+                        seen = True
+                        break
+            if seen:
+                continue
+            if fill and c < slots:
+                out_pos[base + c] = p
+                out_d[base + c] = dist
+            c += 1
+    return c
+
+
 @numba.njit(parallel=True, cache=True)
 def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, submask, r,
                 lims, out_pos, out_d, fill):
@@ -195,56 +273,43 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
     the query keys ``qkeys[:, j]``, the key's flippable bits (word ``fw[j, t]``, mask
     ``fm[j, t]``, t < ``npos[j]``), the probing radius ``radii[j]`` (-1: not probed) and the
     mask ``submask[j]`` (full-code words) of the code bits the key holds.  With ``fill`` the
-    items of query i are written to ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance, position).
+    items of query i are written to its slots ``out_*[lims[i]:lims[i + 1]]``, sorted by
+    (distance, position), when they fit (count <= slots); the count is exact either way.
+    Probes are enumerated in batches of ``_BATCH`` and looked up by :func:`_probe_batch`.
     """
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat, uw = dw.reshape(-1), np.uint64(n_w)
     m, _, n_kw = keys.shape
     max_rad = max(1, radii.max())
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
-        if fill and lims[i + 1] == lims[i]:
-            continue
         base = lims[i] if fill else 0
-        probe = np.empty(n_kw, np.uint64)
+        slots = lims[i + 1] - lims[i] if fill else 0
+        qrow = qw[i]
+        x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
+        pk = np.empty((_BATCH, n_kw), np.uint64)
+        pb = np.empty(_BATCH, np.int64)
+        pe = np.empty(_BATCH, np.int64)
+        fk = np.empty(_BATCH, np.uint64)
         idx = np.empty(max_rad, np.int64)
         for j in range(m):
+            nb = 0
             for d in range(min(radii[j], npos[j]) + 1):  # every subset of d flipped bits
                 for a in range(d):
                     idx[a] = a
                 while True:
-                    probe[:] = qkeys[i, j]
+                    for w in range(n_kw):
+                        pk[nb, w] = qkeys[i, j, w]
                     for a in range(d):
-                        probe[fw[j, idx[a]]] ^= fm[j, idx[a]]
-                    b = _bucket(probe, shift)
-                    for e in range(starts[j, b], starts[j, b + 1]):
-                        same = True
-                        for w in range(n_kw):
-                            if keys[j, e, w] != probe[w]:
-                                same = False
-                                break
-                        if not same:
-                            continue
-                        p = perm[j, e]
-                        dist = _dist(qw[i], dw[p], n_w)
-                        if dist > r:
-                            continue
-                        seen = False  # found already through an earlier table?
-                        for jj in range(j):
-                            if radii[jj] >= 0:
-                                sd = 0
-                                for w in range(n_w):
-                                    sd += np.int64(_popcount((qw[i, w] ^ dw[p, w]) & submask[jj, w]))
-                                if sd <= radii[jj]:
-                                    seen = True
-                                    break
-                        if seen:
-                            continue
-                        if fill:
-                            out_pos[base + c] = p
-                            out_d[base + c] = dist
-                        c += 1
+                        pk[nb, fw[j, idx[a]]] ^= fm[j, idx[a]]
+                    pb[nb] = _bucket(pk, nb, shift)
+                    nb += 1
+                    if nb == _BATCH:
+                        c = _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts,
+                                         radii, submask, r, c, base, slots, out_pos, out_d, fill)
+                        nb = 0
                     a = d - 1  # next subset, in lexicographic order
                     while a >= 0 and idx[a] == npos[j] - d + a:
                         a -= 1
@@ -253,8 +318,10 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
                     idx[a] += 1
                     for a2 in range(a + 1, d):
                         idx[a2] = idx[a2 - 1] + 1
+            c = _probe_batch(i, j, nb, pk, pb, pe, fk, qw, dw, x0, x1, qrow, flat, uw, keys, perm, starts,
+                             radii, submask, r, c, base, slots, out_pos, out_d, fill)
         counts[i] = c
-        if fill:
+        if fill and c <= slots:
             _sort_segment(out_pos, out_d, base, base + c, n)
     return counts
 
@@ -262,29 +329,33 @@ def ball_search(qw, dw, qkeys, keys, perm, starts, shift, fw, fm, npos, radii, s
 @numba.njit(parallel=True, cache=True)
 def radius_scan(qw, dw, r, lims, out_pos, out_d, fill):
     """Items within distance ``r`` by an exhaustive scan: returns the counts; with ``fill``,
-    writes query i's items to ``out_*[lims[i]:lims[i + 1]]`` sorted by (distance, position)
-    (``lims`` from the counts; a query with no item is not scanned again)."""
+    writes query i's items to its slots ``out_*[lims[i]:lims[i + 1]]``, sorted by (distance,
+    position), when they fit (as :func:`ball_search`)."""
     n_q, n_w = qw.shape
     n = dw.shape[0]
+    flat, uw = dw.reshape(-1), np.uint64(n_w)
     counts = np.zeros(n_q, np.int64)
     for i in numba.prange(n_q):
         c = 0
+        qrow = qw[i]
+        x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
         if fill:
-            if lims[i + 1] == lims[i]:
-                continue
+            slots = lims[i + 1] - lims[i]
             for p in range(n):
-                dist = _dist(qw[i], dw[p], n_w)
+                dist = _dist_row(x0, x1, qrow, flat, np.uint64(p), uw)
                 if dist <= r:
-                    out_pos[lims[i] + c] = p
-                    out_d[lims[i] + c] = dist
+                    if c < slots:
+                        out_pos[lims[i] + c] = p
+                        out_d[lims[i] + c] = dist
                     c += 1
-            _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
+            if c <= slots:
+                _sort_segment(out_pos, out_d, lims[i], lims[i] + c, n)
         elif n_w == 1:  # counting only: a vectorised loop
             x, d1 = qw[i, 0], dw[:, 0]
             for p in range(n):
                 c += np.int64(_popcount(x ^ d1[p])) <= r
         else:
             for p in range(n):
-                c += _dist(qw[i], dw[p], n_w) <= r
+                c += _dist_row(x0, x1, qrow, flat, np.uint64(p), uw) <= r
         counts[i] = c
     return counts

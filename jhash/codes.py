@@ -165,17 +165,43 @@ def _default_chunk(n_b: int, n_words: int) -> int:
 _hamming_jit = jax.jit(_hamming_block)
 
 
+def _host_words(packed):
+    """Packed rows of any word dtype -> uint64 words (the row's bytes, zero-padded to 8)."""
+    rows = np.ascontiguousarray(packed).view(np.uint8).reshape(packed.shape[0], -1)
+    out = np.zeros((rows.shape[0], max(1, -(-rows.shape[1] // 8)) * 8), np.uint8)
+    out[:, :rows.shape[1]] = rows
+    return out.view(np.uint64)
+
+
+def _on_host(x) -> bool:
+    return isinstance(x, np.ndarray) or (
+        isinstance(x, jax.Array) and _is_concrete(x) and all(d.platform == "cpu" for d in x.devices()))
+
+
+def _aligned_empty(shape, dtype, align=64):
+    """An uninitialised array whose data starts on a 64-byte boundary (jax then wraps it
+    without a copy)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(size + align, np.uint8)
+    start = -buf.ctypes.data % align
+    return buf[start:start + size].view(dtype).reshape(shape)
+
+
 def hamming_distance(a_packed, b_packed, chunk_size: int | None = None):
     """Hamming distances between packed codes: int32 ``(n_a, n_b)`` via XOR + popcount.
 
     ``a_packed`` and ``b_packed`` are outputs of :func:`pack` with the same dtype and
-    number of words.  The computation runs over blocks of ``chunk_size`` rows of ``a``
-    (default: chosen so that one block's ``(chunk, n_b, words)`` XOR intermediate would
-    stay under 256 MiB; XLA fuses it away), each one fused, multi-threaded XLA call, so
-    memory is bounded by the output itself (``metrics`` chunks the queries instead of
-    materialising ``n_a x n_b`` for huge databases).
+    number of words.  Concrete arrays on the CPU (numpy, or jax arrays on a CPU device) go
+    through a compiled numba loop on the host's cores (64-bit words, popcount; the
+    result is a jax array sharing the loop's output buffer, no copy).  Traced arrays (inside
+    ``jax.jit``) and arrays on an accelerator use XLA, over blocks of ``chunk_size`` rows of
+    ``a`` (default: chosen so that one block's ``(chunk, n_b, words)`` XOR intermediate
+    would stay under 256 MiB; XLA fuses it away).  Either way memory is bounded by the
+    output itself (``metrics`` chunks the queries instead of materialising ``n_a x n_b``
+    for huge databases).
     """
-    a_packed, b_packed = jnp.asarray(a_packed), jnp.asarray(b_packed)
+    host = _on_host(a_packed) and _on_host(b_packed)
+    a_packed, b_packed = (x if isinstance(x, np.ndarray) else jnp.asarray(x) for x in (a_packed, b_packed))
     _check_packed(a_packed, "a_packed")
     _check_packed(b_packed, "b_packed")
     if a_packed.dtype != b_packed.dtype:
@@ -184,11 +210,18 @@ def hamming_distance(a_packed, b_packed, chunk_size: int | None = None):
     if a_packed.shape[1] != b_packed.shape[1]:
         raise ValueError(f"a_packed has {a_packed.shape[1]} words per code but b_packed has "
                          f"{b_packed.shape[1]}")
+    if a_packed.shape[0] == 0 or b_packed.shape[0] == 0:
+        return jnp.zeros((a_packed.shape[0], b_packed.shape[0]), jnp.int32)
+    if host:
+        from jhash import _ranking
+
+        out = _aligned_empty((a_packed.shape[0], b_packed.shape[0]), np.int32)
+        _ranking.distance_matrix(_host_words(np.asarray(a_packed)), _host_words(np.asarray(b_packed)), out)
+        return jax.device_put(out)
+    a_packed, b_packed = jnp.asarray(a_packed), jnp.asarray(b_packed)
     if chunk_size is None:
         chunk_size = _default_chunk(b_packed.shape[0], b_packed.shape[1])
     chunk_size = int(max(1, min(chunk_size, max(a_packed.shape[0], 1))))
-    if a_packed.shape[0] == 0 or b_packed.shape[0] == 0:
-        return jnp.zeros((a_packed.shape[0], b_packed.shape[0]), jnp.int32)
     n_a = a_packed.shape[0]
     blocks = [_hamming_jit(a_packed[s:s + chunk_size], b_packed)
               for s in range(0, n_a, chunk_size)]

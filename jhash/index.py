@@ -56,6 +56,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -70,6 +71,8 @@ FORMAT_VERSION = 1
 # Relative cost of one table probe / candidate check (a random memory access) and of one
 # word of an exhaustive scan (streamed, vectorised); only used to choose a method.
 _SCAN_COST = 0.005
+# Result slots per query in a radius search's one pass (a query with more items runs again).
+_RANGE_SLOTS = 32
 
 
 class IndexFileError(ValueError):
@@ -311,11 +314,13 @@ class HammingIndex:
         pos = np.zeros((n_q, kk), np.int64)
         dist = np.zeros((n_q, kk), np.int32)
         if kk and n_q:
+            # blocks of up to 16 queries share each database chunk; at least 4 blocks per thread
+            q_block = max(1, min(16, -(-min(n_q, query_chunk) // (4 * numba.get_num_threads()))))
             for s in range(0, n_q, query_chunk):
                 e = min(n_q, s + query_chunk)
                 if mesh is None:
                     _k.topk_scan(qw[s:e], self._words, kk, self.bits, min(db_chunk, len(self)),
-                                 16, pos[s:e], dist[s:e])
+                                 q_block, pos[s:e], dist[s:e])
                 else:
                     pos[s:e], dist[s:e] = self._search_sharded(qw[s:e], kk, mesh, db_chunk, e - s)
         return self._ids[pos], dist
@@ -343,12 +348,29 @@ class HammingIndex:
         (multi-index hashing with ``m`` substrings) or ``"scan"``; see the module docstring.
         The tables are built on first use and kept until the index changes.
         """
-        qw, counts, method, m = self._range_counts(queries, r, method, m)
+        qw = _as_words(queries, self.bits, "queries")
+        r = _check_int(r, "r", 0)
+        method, m, _ = plan_range_search(self.bits, len(self), r, method, m)
+        n_q, slots = qw.shape[0], _RANGE_SLOTS
+        # One pass: every query's count, and its items while they fit its slots ...
+        slot_lims = np.arange(n_q + 1, dtype=np.int64) * slots
+        pos, dist = np.zeros(n_q * slots, np.int64), np.zeros(n_q * slots, np.int32)
+        counts = self._range_pass(qw, r, method, m, slot_lims, pos, dist, True)
         lims = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        pos = np.zeros(lims[-1], np.int64)
-        dist = np.zeros(lims[-1], np.int32)
-        self._range_pass(qw, r, method, m, lims, pos, dist, True)
-        return RangeResult(lims, self._ids[pos], dist)
+        fits = counts <= slots
+        keep = np.arange(slots) < np.where(fits, counts, 0)[:, None]
+        out_pos, out_d = np.zeros(lims[-1], np.int64), np.zeros(lims[-1], np.int32)
+        dest = (lims[:-1, None] + np.arange(slots))[keep]
+        out_pos[dest], out_d[dest] = pos[keep.ravel()], dist[keep.ravel()]
+        over = np.flatnonzero(~fits)
+        if over.size:  # ... then the queries with more items, with exact room
+            sub_lims = np.concatenate([[0], np.cumsum(counts[over])]).astype(np.int64)
+            sub_pos, sub_d = np.zeros(sub_lims[-1], np.int64), np.zeros(sub_lims[-1], np.int32)
+            self._range_pass(np.ascontiguousarray(qw[over]), r, method, m, sub_lims, sub_pos, sub_d, True)
+            for j, i in enumerate(over):
+                out_pos[lims[i]:lims[i + 1]] = sub_pos[sub_lims[j]:sub_lims[j + 1]]
+                out_d[lims[i]:lims[i + 1]] = sub_d[sub_lims[j]:sub_lims[j + 1]]
+        return RangeResult(lims, self._ids[out_pos], out_d)
 
     def range_count(self, queries, r: int, *, method: str = "auto", m: int | None = None) -> np.ndarray:
         """The number of items within Hamming distance ``r`` of each query (int64)."""

@@ -24,12 +24,13 @@ take only q + 1 values -- from which AP@k and the relevance of the first positio
 Histogram metrics (radius, tie-aware AP / NDCG) finish in closed form on the histograms.
 
 * ``backend="numba"`` (default): the pass of :mod:`jhash._ranking`, compiled by numba
-  and run on the host's cores: per query it keeps one counter per distance while visiting
-  the database in index order, so it needs no sort and no n_q x n_db matrix (memory is
-  O(n_db) per thread, whatever the number of queries). XLA's CPU sort is a slow comparison
-  sort and a counting sort needs a sequential pass that XLA does not express cheaply; on
-  this CPU the pass costs about as much as computing the distance matrix alone
-  (experiments/bench/eval_speed.py).
+  and run on the host's cores: per query it visits the database once in index order,
+  bumping one counter per distance and recording, for each relevant item only, its
+  distance and position within its distance bucket (all AP needs), so it needs no sort and
+  no n_q x n_db matrix (memory is O(n_db) per thread, whatever the number of queries).
+  XLA's CPU sort is a slow comparison sort and a counting sort needs a sequential pass that
+  XLA does not express cheaply. Its distance to the floor (the distance matrix alone):
+  experiments/bench/speed_floor.py.
 * ``backend="jax"``: jitted XLA kernels for GPU / TPU and for use inside ``jax.jit``:
   distances and gains, the counting sort :func:`ranked_relevance` (a one-hot prefix sum,
   cost (q + 1) per item, fine on accelerators) and :func:`distance_histograms_jax`, over

@@ -77,6 +77,19 @@ def test_hamming_distance_matches_bruteforce(q, dtype):
                                                                     codes.pack(b, dtype))), ref)
 
 
+@pytest.mark.parametrize("q", [1, 63, 64, 65, 130, 200])
+def test_hamming_distance_host_loop_numpy_inputs(q):
+    # numpy rows of every word size (the host loop reads their bytes as 64-bit words),
+    # and a result that is a jax array; sizes around the word boundaries
+    rng = np.random.default_rng(100 + q)
+    a, b = rand_codes(rng, 7, q), rand_codes(rng, 13, q)
+    ref = brute_hamming(a, b)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        got = codes.hamming_distance(np.asarray(codes.pack(a, dtype)), np.asarray(codes.pack(b, dtype)))
+        assert isinstance(got, jax.Array) and got.dtype == jnp.int32
+        np.testing.assert_array_equal(np.asarray(got), ref)
+
+
 def test_hamming_under_jit_and_empty():
     rng = np.random.default_rng(1)
     a, b = rand_codes(rng, 6, 20), rand_codes(rng, 4, 20)

@@ -60,7 +60,7 @@ def assert_range_equal(result, ref):
 
 # ------------------------------------------------------------------ top-k
 @pytest.mark.parametrize("bits,n,n_q", [(8, 300, 20), (12, 257, 17), (64, 500, 25), (130, 333, 9),
-                                        (256, 200, 7), (3, 150, 11)])
+                                        (256, 200, 7), (3, 150, 11), (128, 1001, 5), (32, 4099, 6)])
 def test_topk_equals_bruteforce(bits, n, n_q):
     rng = np.random.default_rng(bits)
     dc, qc = rand_codes(rng, n, bits), rand_codes(rng, n_q, bits)

@@ -68,8 +68,8 @@ def measure(fn):
 
 
 # ------------------------------------------------------------------ data
-def random_codes(rng, n):
-    return rng.integers(0, 256, (n, BITS // 8), dtype=np.uint8)
+def random_codes(rng, n, bits=BITS):
+    return rng.integers(0, 256, (n, bits // 8), dtype=np.uint8)
 
 
 def planted(rng, db, queries, copies=10):
@@ -79,7 +79,7 @@ def planted(rng, db, queries, copies=10):
     dup = np.repeat(queries, copies, axis=0)
     bits = np.unpackbits(dup, axis=1)
     for i, n_flip in enumerate(rng.integers(0, 3, len(dup))):
-        bits[i, rng.choice(BITS, n_flip, replace=False)] ^= 1
+        bits[i, rng.choice(bits.shape[1], n_flip, replace=False)] ^= 1
     db[rows] = np.packbits(bits, axis=1)
     return db
 
