@@ -26,7 +26,11 @@ objective ||R_k||^2 after every bit against an independent NumPy float64 transcr
 
 Defaults are the authors' demo's: m = 300 anchors drawn at random from the training set,
 l = 2,000 labelled points (at most the training set), sigma^2 = the mean squared distance to
-the anchors. Where we differ: float32 (their code: float64; the stopping test then sees the
+the anchors. They are kept although larger values fit better: on a validation split of the
+mnist training set (seeds 0 and 1, 4,000 points fitted, 1,000 held-out queries against them,
+16 bits) validation mAP is 0.824 with (m, l) = (300, 2,000), 0.865 with (300, 4,000) and 0.859
+with (1,000, 2,000), at several times the fit time (the descent's cost grows with l^2, the
+spectral start's with m^3 per bit); ``labelled`` and ``anchors`` are the knobs. Where we differ: float32 (their code: float64; the stopping test then sees the
 cost to about 1e-7 of its size, so a run may take a step more or fewer), and the generalised
 eigenproblem is solved by whitening on the eigenvalues of Kbar^T Kbar above 1e-6 of the
 largest (:func:`spectral_direction`), not MATLAB's ``eig(A, B)``.
