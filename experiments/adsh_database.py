@@ -84,14 +84,14 @@ def table(rows, costs, bits_list, seeds) -> str:
         return f"{np.mean(v):{fmt}} ± {np.std(v):{fmt}}" + (f" (n={len(v)})" if len(v) < len(seeds) else "")
 
     out = ["# ADSH: database codes V over the training set or over the whole database (mnist)", "",
-           "Made by `python experiments/adsh_database.py` (CPU-sized config `experiments/configs/adsh.py:dataset=mnist,"
+           ("Made by `python experiments/adsh_database.py` (CPU-sized config `experiments/configs/adsh.py:dataset=mnist,"
            "cpu=true`: the shared small CNN, Adam 1e-3, 3 outer iterations of 3 epochs over 2,000 sampled items; "
            "seed = split seed; mean ± std over seeds "
            f"{', '.join(map(str, seeds))}). 'train': V for the 5,000 training items, the other 64,000 database items "
            "encoded by the network (jhash before this option). 'whole' (default; the authors' code, "
            "jiangqy/ADSH-AAAI2018): Omega sampled from and V learned for all 69,000 database items, queries ranked "
            "against V. The same number of network updates in both settings. Seconds and memory on a 2-core CPU "
-           "shared with other jobs (noisy); peak RSS of the whole training + evaluation process.", ""]
+           "shared with other jobs (noisy); peak RSS of the whole training + evaluation process."), ""]
     for title, key, fmt in [("mAP@ALL", "map", ".4f"), ("Train seconds (incl. compilation)", "train_s", ".0f"),
                             ("Peak resident memory, MB", "peak_rss_mb", ".0f")]:
         out += [f"## {title}", "", "| database codes | " + " | ".join(f"{b} bits" for b in bits_list) + " |",

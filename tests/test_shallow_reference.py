@@ -167,7 +167,7 @@ def test_ksh_objective_per_bit_matches_the_authors_algorithm(seed):
     bits = 6
     want = ref_ksh(kbar, s0, bits)
     with jax.enable_x64(True):
-        _, got, used = jax.jit(lambda k, s: ksh.greedy_bits(k, s, bits))(kbar, s0)
+        _, got, _ = jax.jit(lambda k, s: ksh.greedy_bits(k, s, bits))(kbar, s0)
         got = np.asarray(got)
     np.testing.assert_allclose(got, want, rtol=1e-9)
     assert np.all(np.diff(got) < 0)  # every bit fits the residual better
@@ -187,5 +187,8 @@ def test_ksh_accelerated_descent_matches_the_reference_and_decreases():
                                                 jnp.asarray(a0, jnp.float32))
     costs = np.asarray(costs)[: int(t) + 1]
     assert int(t) >= 1 and costs[-1] < costs[0]
-    smooth = lambda a: (lambda p: -p @ s @ p)(2.0 / (1.0 + np.exp(-(kbar @ a))) - 1.0)  # noqa: E731
+    def smooth(a):
+        p = 2.0 / (1.0 + np.exp(-(kbar @ a))) - 1.0
+        return -p @ s @ p
+
     assert smooth(np.asarray(a, np.float64)) == pytest.approx(smooth(a_ref), rel=1e-3)

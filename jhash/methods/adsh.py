@@ -2,8 +2,9 @@
 
 Queries and database are treated asymmetrically: the network learns the hash function for
 queries only, and the codes V of the database (by default the whole labelled database, as in
-the authors' code; see ``database`` below) are learned directly as binary variables. Each outer iteration samples m database
-points Omega, trains the network on them for a few epochs with
+the authors' code; see ``database`` below) are learned directly as binary variables. Each
+outer iteration samples m database points Omega, trains the network on them for a few epochs
+with
 
     sum_{i in Omega} sum_{j in Gamma} (u_i^T v_j - q S_ij)^2 + gamma sum_{i in Omega} (v_i - u_i)^2   (eq. 4)
 
@@ -85,9 +86,13 @@ def _budget_items(config, n: int) -> int:
     updates (a split file, whose training-set size the method does not see: ``n``)."""
     if _database_mode(config) == "train" or config.get("split_file", ""):
         return n
-    from jhash import data as jdata  # noqa: PLC0415
+    from jhash import data as jdata
 
-    return min(n, int(jdata.get_protocol(config.get("protocol", "") or config.dataset).n_train) or n)
+    try:
+        n_train = int(jdata.get_protocol(config.get("protocol", "") or config.dataset).n_train)
+    except ValueError:  # a dataset without a named protocol (e.g. a feature file): the items trained on
+        return n
+    return min(n, n_train or n)
 
 
 def rescaled_similarity(labels_a, labels_b):

@@ -78,7 +78,7 @@ def training_index(config, split, train_index, validation_index):
     database item). Then it is the database followed by any training items outside it (protocols
     whose database excludes the training set), validation items left out.
     """
-    from jhash.methods import get_method  # noqa: PLC0415  (jhash.methods imports this module)
+    from jhash.methods import get_method  # here: jhash.methods imports this module
 
     asks = getattr(get_method(config.method), "trains_on_database", None)
     if asks is None or not asks(config):

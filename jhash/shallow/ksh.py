@@ -151,7 +151,10 @@ def fit_bit(kbar, r, *, max_iterations: int = 500, tol: float = 1e-2):
     b^T R b is larger than the start's (the authors' rule). Returns ``(a, used_descent)``."""
     a0 = spectral_start(kbar, r)
     a1, _, _ = nesterov_descent(kbar, r, a0, max_iterations=max_iterations, tol=tol)
-    gain = lambda a: (lambda b: b @ jnp.matmul(r, b, precision=_HI))(sign(kbar @ a).astype(kbar.dtype))
+    def gain(a):
+        b = sign(kbar @ a).astype(kbar.dtype)
+        return b @ jnp.matmul(r, b, precision=_HI)
+
     better = gain(a1) > gain(a0)
     return jnp.where(better, a1, a0), better
 
