@@ -93,14 +93,14 @@ def table(rows, costs, bits_list, seeds) -> str:
            "against V. The same number of network updates in both settings. Seconds and memory on a 2-core CPU "
            "shared with other jobs (noisy); peak RSS of the whole training + evaluation process."), ""]
     for title, key, fmt in [("mAP@ALL", "map", ".4f"), ("Train seconds (incl. compilation)", "train_s", ".0f"),
-                            ("Peak resident memory, MB", "peak_rss_mb", ".0f")]:
+                            ("Peak resident memory, MiB", "peak_rss_mb", ".0f")]:
         out += [f"## {title}", "", "| database codes | " + " | ".join(f"{b} bits" for b in bits_list) + " |",
                 "|---" * (len(bits_list) + 1) + "|"]
         for mode, name in (("train", "V over the training set (5,000)"), ("whole", "V over the whole database (69,000)")):
             out.append(f"| {name} | " + " | ".join(cell(mode, b, key, fmt) for b in bits_list) + " |")
         out.append("")
     out += ["## One V-step (similarity block + bitwise update, jitted, 2,000 sampled items)", "",
-            "| database items | bits | seconds | XLA temporaries, MB | V and U, MB | similarity block, MB |",
+            "| database items | bits | seconds | XLA temporaries, MiB | V and U, MiB | similarity block, MiB |",
             "|---|---|---|---|---|---|"]
     for c in costs:
         temp = "—" if c["temp_mb"] is None else f"{c['temp_mb']:.0f}"
