@@ -34,7 +34,7 @@ training set plays Gamma, and database items outside it are encoded by the netwo
 behaviour before this option; a saved config without the key gets it). On mnist (69,000
 database items, 32 bits) 'whole' holds V and U as 2 x 8.4 MiB and forms the (m x n) similarity
 of the V-step, 526 MiB in float32: one V-step 2.5 s and 535 MiB of XLA temporaries against
-0.1 s and 39 MiB over 5,000 items, the run's peak resident memory 1.42 GB against 1.09 GB, and
+0.1 s and 39 MiB over 5,000 items, the run's peak resident memory 1,418 MiB against 1,089 MiB, and
 mAP@ALL 0.978 against 0.972 (3 seeds, the CPU-sized config; experiments/results/adsh_database.md).
 
 Budget: the authors run 50 outer iterations (``outer_iterations=50``); by default
