@@ -84,7 +84,7 @@ def test_bad_sample_size_is_a_clear_error(tmp_path):
 
 def test_database_axis_is_sharded_over_eight_devices(tmp_path):
     """V and U split over 8 devices (512 training items: 64 rows each) give the codes of one device."""
-    sharded = ["protocol=custom:n_query=100,n_train=512,query_per_class=10", "num_epochs=6"]
+    sharded = ["protocol=custom:n_query=100,n_train=512,query_per_class=10", "num_epochs=6", "adsh.database=train"]
     train(adsh_config(*sharded), tmp_path / "one")
     train(adsh_config(*sharded, "num_devices=8"), tmp_path / "eight")
     _, state, _ = _restore(tmp_path / "eight")
@@ -97,3 +97,40 @@ def test_database_axis_is_sharded_over_eight_devices(tmp_path):
         np.testing.assert_array_equal(eight[name], one[name], err_msg=name)
     np.testing.assert_array_equal(np.asarray(state.method_state["v"]),
                                   np.asarray(_restore(tmp_path / "one")[1].method_state["v"]))
+
+
+def test_whole_database_v_covers_every_database_item(adsh_run, tmp_path):
+    """The default (the authors' setting): Omega is drawn from the whole database, V has a row per
+    database item, and every database code the evaluator ranks is V's; 'train' learns V only for
+    the training set and encodes the rest with the network, at the same number of network updates."""
+    workdir, results = adsh_run
+    method, state, data = _restore(workdir)
+    np.testing.assert_array_equal(np.sort(data.train_index), np.sort(data.split.database))
+    v = np.asarray(jax.device_get(state.method_state["v"]))
+    assert v.shape == (len(data.split.database), 16)
+    z = np.load(workdir / "codes.npz")
+    db = jcodes.unpack(z["database_codes"], 16)
+    position = {int(d): p for p, d in enumerate(data.train_index)}
+    rows = np.array([position[int(d)] for d in z["database_index"]])
+    np.testing.assert_array_equal(db, np.where(v[rows] >= 0, 1, -1))
+    sampled = set().union(*[set(method.batches(s).tolist()) for s in range(method.num_steps)])
+    assert max(sampled) >= 500  # beyond the first 500 rows: Omega is drawn from the whole database
+
+    train_mode = train(adsh_config("adsh.database=train"), tmp_path / "train")
+    method_t, state_t, data_t = _restore(tmp_path / "train")
+    np.testing.assert_array_equal(data_t.train_index, data_t.split.train)
+    assert state_t.method_state["v"].shape == (len(data_t.split.train), 16)
+    assert method_t.num_steps == method.num_steps  # the same budget of network updates
+    assert results["map@all"] > 0.5 and train_mode["map@all"] > 0.5
+
+
+def test_database_option_is_checked_and_old_configs_keep_the_training_set():
+    from jhash.methods import adsh
+
+    assert adsh.trains_on_database(adsh_config())
+    assert not adsh.trains_on_database(adsh_config("adsh.database=train"))
+    old = adsh_config()
+    del old.adsh["database"]  # a config.json saved before the option existed
+    assert not adsh.trains_on_database(old)
+    with pytest.raises(ValueError, match="adsh.database must be one of whole, train"):
+        adsh.trains_on_database(adsh_config("adsh.database=all"))

@@ -25,7 +25,9 @@ EXTRA = {
     "mmhh": ["mmhh.memory_after=70"],  # switch to batch x memory pairs half-way
     "dseh": ["dseh.label_epochs=3"],
     "ddsh": ["ddsh.num_samples=100"],  # BQP steps over 100 sampled codes
-    "adsh": ["adsh.num_samples=256"],
+    # V over the training set: over the whole database (the default, tests/test_adsh.py) V holds the
+    # label-driven codes of every database item, a few per class, which the collapse check below reads as collapse
+    "adsh": ["adsh.num_samples=256", "adsh.database=train"],
     "dsdh": ["dsdh.eta=5.5"],  # eta is relative to the pairs of 5,000 training items (55); digits has 500
 }
 

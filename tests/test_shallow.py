@@ -355,12 +355,13 @@ def test_ksh_spectral_direction_and_greedy_bits():
     cos = abs(a @ (kbar.T @ kbar) @ v[:, -1]) / np.sqrt((a @ kbar.T @ kbar @ a) * (v[:, -1] @ kbar.T @ kbar @ v[:, -1]))
     assert cos > 0.999
     # a greedy bit is never worse (in b^T R b) than the spectral start
-    a1 = np.asarray(ksh.fit_bit(jnp.asarray(kbar, jnp.float32), jnp.asarray(r, jnp.float32), steps=50, lr=0.05))
+    a1, _ = ksh.fit_bit(jnp.asarray(kbar, jnp.float32), jnp.asarray(r, jnp.float32), max_iterations=50)
+    a1 = np.asarray(a1)
     gain = lambda a: (lambda b: b @ r @ b)(np.where(kbar @ a >= 0, 1.0, -1.0))
     assert gain(a1) >= gain(a) - 1e-6
     x = rng.normal(size=(150, 5)).astype(np.float32)
     labels = (x[:, 0] > 0).astype(np.int32)
-    h = ksh.fit(x, labels, bits=6, key=jax.random.key(0), anchors=20, steps=50)
+    h = ksh.fit(x, labels, bits=6, key=jax.random.key(0), anchors=20, max_iterations=50)
     loss = np.asarray(h.info["objective"])
     assert loss[-1] < loss[0]  # the codes fit r S better than no code
 

@@ -59,13 +59,14 @@ __all__ = ["defaults", "build", "train_stage", "run_stages"]
 
 
 def defaults() -> dict:
-    return {**adsh.defaults(), "mu": 50.0}
+    # DIHN's database is its own (the stage's items): ADSH's whole-database option does not apply
+    return {**{k: v for k, v in adsh.defaults().items() if k != "database"}, "mu": 50.0}
 
 
 def _adsh_config(config, hp: dict):
     c = ml_collections.ConfigDict(config.to_dict())
     c.method = "adsh"
-    c.adsh = {k: hp[k] for k in adsh.defaults()}
+    c.adsh = {**{k: hp[k] for k in adsh.defaults() if k != "database"}, "database": "train"}
     return c
 
 

@@ -151,6 +151,7 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
                                  "--config.split_file=PATH, or use a new --workdir")
         jdata.save_split(split, split_file)
     train_index, validation_index = validation_split(split, int(config.get("validation", 0)))
+    train_index = methods.base.training_index(config, split, train_index, validation_index)  # ADSH: whole database
     return ExperimentData(dataset, split, train_index, validation_index)
 
 
