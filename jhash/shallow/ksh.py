@@ -34,8 +34,9 @@ never the test queries; 16 bits) validation mAP is 0.824 with (m, l) = (300, 2,0
 with (300, 4,000) and 0.859 with (1,000, 2,000), at several times the fit time (the descent's
 cost grows with l^2, the spectral start's with m^2 l per bit; with m = 1,000 a 16-bit mnist
 fit took 212-456 s against 60-136 s on the same loaded 2-core CPU, for test mAP 0.836 against
-0.801, mean of 3 seeds); ``labelled`` and ``anchors`` are the knobs. Making m = 1,000 the
-default waits for its 32- and 64-bit runs (experiments/results/shallow_mnist.md).
+0.801, mean of 3 seeds; at 32 bits 0.864 against 0.834); ``labelled`` and ``anchors`` are the
+knobs. Making m = 1,000 the default waits for its 64-bit runs
+(experiments/results/shallow_mnist.md).
 
 Where we differ: float32 (their code: float64; the stopping test then sees the
 cost to about 1e-7 of its size, so a run may take a step more or fewer), and the generalised
