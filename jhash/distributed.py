@@ -78,7 +78,10 @@ def local_rows(sharding, n: int) -> tuple[int, int]:
 
 def global_batch(local: dict, sharding, n: int) -> dict:
     """The global arrays of a batch of ``n`` rows from this process's rows ``local`` (:func:`local_rows`);
-    0-d entries (the evaluation's ``'valid'``) stay host values."""
+    0-d entries (the evaluation's ``'valid'``) stay host values. One process: ``jax.device_put`` (in
+    ``make_array_from_process_local_data`` a Ctrl-C was at times lost or killed the process)."""
+    if jax.process_count() == 1:
+        return {k: jax.device_put(v, sharding) if np.ndim(v) else v for k, v in local.items()}
     return {k: (jax.make_array_from_process_local_data(sharding, v, (n,) + v.shape[1:]) if np.ndim(v) else v)
             for k, v in local.items()}
 
