@@ -1,6 +1,7 @@
 """Accelerator benchmark: jhash's training step and evaluation on one device (a GPU or TPU chip).
 
-  python experiments/bench/accelerator.py            the full run (sized for under 8 minutes on one GPU)
+  python experiments/bench/accelerator.py            the full run (meant for under 8 minutes on one GPU; not yet
+                                                     run on one: the compile of ResNet-50's canonical step decides)
   python experiments/bench/accelerator.py --quick    small sizes: checks on a CPU that it runs (seconds)
 
 Prints a Markdown report, starting with the device (platform, kind, count, JAX version):
