@@ -202,6 +202,15 @@ def _main(argv) -> int:
     from jhash.io import read_json
     from jhash.train import train
 
+    import signal
+
+    from jhash.train import trainer
+
+    def interrupted(signum, frame):  # also seen by the training loop when a library swallows the exception
+        trainer.INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
     start = time.time()
     metrics = train(config, workdir)
     if jax.process_index() != 0:  # process 0 of a multi-process run prints the results

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import threading
 import time
 from typing import Any, Callable
 
@@ -58,6 +59,7 @@ from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimize
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
 _RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
+INTERRUPTED = threading.Event()  # set by the CLI's SIGINT handler; the training loop stops at the next step
 _RESUMABLE_DATA_FIELDS = ("workers", "prefetch", "check_files")  # of config.data
 
 
@@ -487,6 +489,8 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
                                rows=distributed.local_rows(batch_sharding, config.batch_size))
     try:
         for step, batch in zip(range(start, num_steps), batches):
+            if INTERRUPTED.is_set():  # a Ctrl-C that library code swallowed (jhash.cli installs the handler)
+                raise KeyboardInterrupt
             state, metrics = step_fn(state, distributed.global_batch(batch, batch_sharding, config.batch_size))
             done = step + 1
             if first_step_done is None:
