@@ -210,6 +210,7 @@ def _main(argv) -> int:
         trainer.INTERRUPTED.set()
         raise KeyboardInterrupt
 
+    trainer.INTERRUPTED.clear()
     signal.signal(signal.SIGINT, interrupted)
     start = time.time()
     metrics = train(config, workdir)
