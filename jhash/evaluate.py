@@ -334,7 +334,7 @@ def restore_run(config, workdir, *, data=None, mesh=None):
 
     data = data or trainer.load_experiment_data(config, workdir)
     mesh = mesh or make_mesh(config.num_devices)
-    method = methods.get_method(config.method).build(config, train_labels=data.y_train)
+    method = methods.build(config, train_labels=data.y_train)
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
     try:
         target = trainer.init_state(method, trainer.make_optimizer(

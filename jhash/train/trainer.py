@@ -50,7 +50,7 @@ from jhash import distributed
 from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
-from jhash.methods.base import regularized
+from jhash.methods.base import Schedule, regularized
 from jhash.models import apply_model, compute_dtype, init_model
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
@@ -245,6 +245,7 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
         raise ValueError(f"config.reduction_groups ({groups}) must be a multiple of the number of devices "
                          f"({mesh.size})")
     canonical = _canonical_objective(method, mesh, groups, dtype) if deterministic_reductions else None
+    method_objective = methods.base.objective(method)
 
     def train_step(state: TrainState, batch):
         key, augment_key = jax.random.split(jax.random.fold_in(state.key, state.step))
@@ -256,7 +257,7 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
         else:
             def objective(params):
                 u, model_state = apply_model(method.model, params, state.model_state, x, train=True, dtype=dtype)
-                loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
+                loss, (method_state, metrics) = method_objective(u, batch, state.method_state, step=state.step, key=key)
                 return loss, (model_state, method_state, metrics)
 
             (loss, (model_state, method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(
@@ -301,6 +302,7 @@ def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
     of batch / groups items and its running averages move by the mean of the groups' updates.
     """
     model = method.model
+    method_objective = methods.base.objective(method)
 
     def per_device(params, model_state, x, batch, method_state, step, key):
         local = x.shape[0]  # groups held by this device
@@ -310,12 +312,11 @@ def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
         gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
         u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(stack(outputs)))
 
-        def objective(u):
-            loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
-            return loss, (new_method_state, metrics)
+        def of_outputs(u):
+            return method_objective(u, batch, method_state, step=step, key=key)
 
         # allow_int: a model may output integer leaves (e.g. codeword indices); their cotangents are float0
-        (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True, allow_int=True)(u)
+        (loss, (method_state, metrics)), du = jax.value_and_grad(of_outputs, has_aux=True, allow_int=True)(u)
         du = jax.tree.map(lambda d: d.reshape(groups, -1, *d.shape[1:]), du)
         first = jax.lax.axis_index("data") * local
         grads = stack(pull_backs[g](jax.tree.map(lambda d: d[first + g], du))[0] for g in range(local))
@@ -465,9 +466,10 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     n_train = len(exp.train_index)
     if config.batch_size > n_train:
         raise ValueError(f"config.batch_size ({config.batch_size}) is larger than the training set ({n_train})")
-    steps_per_epoch = n_train // config.batch_size
-    method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
-    num_steps = method.num_steps or steps_per_epoch * config.num_epochs
+    schedule = Schedule.of(config, n_train)  # the step arithmetic every method's build gets
+    steps_per_epoch = schedule.steps_per_epoch
+    method = regularized(methods.build(config, train_labels=exp.y_train, schedule=schedule), config)
+    num_steps = method.num_steps or schedule.num_steps
     state, step_fn = training_setup(method, config, mesh, exp.sample_x(), steps_per_epoch=steps_per_epoch,
                                     num_steps=num_steps)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
