@@ -50,7 +50,7 @@ from jhash import metrics as jmetrics
 from jhash import quantization as jquant
 from jhash import data as jdata
 from jhash import distributed
-from jhash.models import apply_model, compute_dtype
+from jhash.models import apply_model, compute_dtype, hash_network
 from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
 
 
@@ -90,7 +90,8 @@ def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, w
         u, _ = apply_model(method.model, params, model_state, xb, train=False, dtype=dtype)
         return method.encode(u).astype(jnp.int8)
 
-    return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8, workers)
+    return _map_batches(codes_of, state, x, index, batch_size, mesh, hash_network(method.model).outputs, np.int8,
+                        workers)
 
 
 def extract_features(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
