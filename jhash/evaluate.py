@@ -95,8 +95,8 @@ def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, w
 
 
 def extract_features(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
-    """The backbone's features before the hash layer (what :class:`jhash.models.MLP` and
-    :class:`~jhash.models.CNN` sow as ``'features'``), float32 (n, d), batched like :func:`encode`."""
+    """The backbone's features before the hash head (what :class:`jhash.models.HashNetwork` sows as
+    ``'features'``), float32 (n, d), batched like :func:`encode`."""
 
     def features_of(params, model_state, xb):
         _, sown = method.model.apply({"params": params, **model_state}, xb, train=False, mutable=["intermediates"])

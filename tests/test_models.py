@@ -83,6 +83,8 @@ def test_code_classifier_reads_the_binary_codes():
     params, state = init_model(model, jax.random.PRNGKey(0), x)
     out, _ = apply_model(model, params, state, x, train=False)
     assert hash_network(model).outputs == 6 and out["u"].shape == (5, 6) and out["logits"].shape == (5, 3)
+    # the parameter tree of checkpoints written before HashNetwork existed
+    assert set(params) == {"backbone", "classifier"} and set(params["backbone"]) == {"dense0", "HashHead_0"}
     w = np.asarray(params["classifier"]["kernel"])
     b = np.where(np.asarray(out["u"]) >= 0, 1.0, -1.0)
     np.testing.assert_allclose(out["logits"], b @ w, rtol=1e-5, atol=1e-6)
