@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jhash.codes import sign
-from jhash.models import get_model
+from jhash.models import HashNetwork, network
 
 # config.regularize: code regularizers that any method can add to its loss (off by default).
 REGULARIZE_DEFAULTS = {"balance": 0.0, "decorrelation": 0.0, "on": "tanh"}
@@ -272,10 +272,11 @@ def hyperparameters(config, name: str, defaults: dict) -> dict:
     return {**defaults, **given}
 
 
-def build_model(config) -> nn.Module:
-    """The backbone of ``config.model`` (name plus keyword arguments) with ``config.bits`` outputs."""
-    kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    return get_model(config.model.name, bits=config.bits, **kwargs)
+def build_model(config, *, outputs: int | None = None, **model) -> HashNetwork:
+    """The network of ``config.model`` (:func:`jhash.models.network`: the backbone's name and keyword
+    arguments, the ``head_*`` options), entries of ``model`` overriding it, with ``outputs`` outputs
+    (default ``config.bits``; see :class:`jhash.models.HashNetwork` for what else it can be)."""
+    return network({**config.model, **model}, outputs=config.bits if outputs is None else outputs)
 
 
 def encode_u(out):

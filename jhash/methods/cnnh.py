@@ -34,8 +34,7 @@ import optax
 
 from jhash.codes import sign
 from jhash.losses import classification_loss, num_classes_of, pairwise_similarity
-from jhash.methods.base import Method, hyperparameters
-from jhash.models import get_model
+from jhash.methods.base import Method, build_model, hyperparameters
 from jhash.solvers.cnnh import cnnh_codes
 
 
@@ -50,8 +49,7 @@ def build(config, *, train_labels, schedule) -> Method:
     extra = num_classes_of(labels) if hp["class_outputs"] else 0
     if extra and labels.ndim != 1:
         raise ValueError("cnnh.class_outputs (CNNH+) needs class ids (n,) as labels, not multi-hot")
-    kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    model = get_model(config.model.name, bits=q + extra, **kwargs)   # q hash outputs, then CNNH+'s class outputs
+    model = build_model(config, outputs=q + extra)   # q hash outputs, then CNNH+'s class outputs
     key = jax.random.PRNGKey(hp["seed"])
 
     @jax.jit

@@ -53,14 +53,10 @@ class SoftHardPQ(nn.Module):
     Returns ``{'z', 'probs' (n, M, K), 'codes' (n, M), 'soft', 'hard' (n, dim), 'logits_soft',
     'logits_hard', 'centers' (classes, dim)}``."""
 
-    backbone: nn.Module
+    backbone: nn.Module  # a jhash.models.HashNetwork with dim outputs
     num_books: int
     codebook_size: int
     num_classes: int
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
 
     @nn.compact
     def __call__(self, x, train: bool = False):

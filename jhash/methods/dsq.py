@@ -62,12 +62,8 @@ def l2_normalize(z):
 class SphericalEmbedding(nn.Module):
     """Backbone, L2 normalisation and a cosine classifier: ``{'x' (n, dim) unit rows, 'classes' (c, dim) unit rows}``."""
 
-    backbone: nn.Module
+    backbone: nn.Module  # a jhash.models.HashNetwork with dim outputs
     num_classes: int
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
 
     @nn.compact
     def __call__(self, x, train: bool = False):

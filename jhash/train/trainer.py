@@ -51,10 +51,10 @@ from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.methods.base import Schedule, regularized
-from jhash.models import apply_model, compute_dtype, init_model
+from jhash.models import apply_model, compute_dtype, init_model, pretrained
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
-from jhash.train.manifest import Manifest, describe
+from jhash.train.manifest import Manifest, describe, recorded_pretrained
 from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated, state_shardings
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
@@ -377,10 +377,15 @@ def read_config(workdir) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_saved_config(path))
 
 
-def init_state(method, optimizer, config, sample_x) -> TrainState:
+def init_state(method, optimizer, config, sample_x, *, load_pretrained: bool = False) -> TrainState:
+    """The initial train state; ``load_pretrained``: with the model's pretrained weights files put into the
+    initialised parameters (:func:`jhash.models.pretrained.load`; not for a restore target, which the
+    checkpoint fills)."""
     key = jax.random.PRNGKey(config.seed)
     init_key, step_key = jax.random.split(key)
     params, model_state = init_model(method.model, init_key, jnp.asarray(sample_x))
+    if load_pretrained:
+        params, model_state = pretrained.load(method.model, params, model_state)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -391,11 +396,13 @@ def init_state(method, optimizer, config, sample_x) -> TrainState:
     )
 
 
-def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_steps: int):
-    """``(state, step_fn)``: the optimizer's schedule, the initial train state placed with its
-    shardings on ``mesh`` (:func:`jhash.train.state.state_shardings`) and the jitted step."""
+def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_steps: int,
+                   load_pretrained: bool = True):
+    """``(state, step_fn)``: the optimizer's schedule, the initial train state (pretrained weights loaded
+    unless ``load_pretrained=False``) placed with its shardings on ``mesh``
+    (:func:`jhash.train.state.state_shardings`) and the jitted step."""
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
-    state = init_state(method, optimizer, config, sample_x)
+    state = init_state(method, optimizer, config, sample_x, load_pretrained=load_pretrained)
     sharding = state_shardings(state, mesh, method.sharded_state)
     step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding,
                               reduction_groups=config.get("reduction_groups", 8),
@@ -470,8 +477,11 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     steps_per_epoch = schedule.steps_per_epoch
     method = regularized(methods.build(config, train_labels=exp.y_train, schedule=schedule), config)
     num_steps = method.num_steps or schedule.num_steps
+    # weights files: recorded by digest at the start; a resumed run's checkpoint holds the parameters
+    weights = (pretrained.check_unchanged(method.model, recorded_pretrained(workdir)) if resuming
+               else pretrained.record(method.model))
     state, step_fn = training_setup(method, config, mesh, exp.sample_x(), steps_per_epoch=steps_per_epoch,
-                                    num_steps=num_steps)
+                                    num_steps=num_steps, load_pretrained=not resuming)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
         state = ckpt.restore_newest_intact(state, set_aside=True)
@@ -479,7 +489,8 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
         jio.write_json(workdir / "config.json", json.loads(config.to_json()), sort_keys=True)
     start = int(state.step)
     batch_sharding = data_sharded(mesh)
-    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh), write=primary)
+    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh, pretrained=weights),
+                        write=primary)
     writers = [JsonlWriter(workdir / "metrics.jsonl", resume_step=start),
                TensorBoardWriter(workdir / "tensorboard", resume_step=start)] if primary else []
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
