@@ -69,3 +69,15 @@ def test_backbone_lists_and_features_configs_give_the_configs_of_before(saved):
     for key, config in now.items():
         assert config == saved[key], key
     assert len(saved) == len(now) + 35 * len(methods.available())
+
+
+@pytest.mark.parametrize("method", methods.available())
+def test_a_method_file_writes_out_the_method_defaults(method):
+    """The hyperparameters written in experiments/configs/<method>.py are jhash.methods.<method>.defaults()."""
+    assert load_config(f"method:{method}")[method].to_dict() == methods.get_method(method).defaults()
+
+
+def test_the_config_files_are_the_package_jhash_configs():
+    import jhash.configs
+
+    assert pathlib.Path(jhash.configs.__file__).resolve().parent == (REPO / "experiments/configs").resolve()
