@@ -18,6 +18,7 @@ same path the sweep runner and library code take): a typo in a field is an error
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import pathlib
 import re
@@ -98,6 +99,21 @@ def _leave(code: int) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _interrupted(signum, frame) -> None:
+    """The SIGINT handler of ``jhash train``: sets ``trainer.INTERRUPTED`` (the training loop checks it every step, so
+    a Ctrl-C that library code swallowed still stops the run) and raises KeyboardInterrupt, except inside a garbage
+    collector callback (such as JAX's), where Python would only print it as "Exception ignored in ..."."""
+    from jhash.train import trainer
+
+    trainer.INTERRUPTED.set()
+    callbacks = {getattr(c, "__code__", None) for c in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
 
 
 def _main(argv) -> int:  # deterministic GPU kernels: asked for by `import jhash` (jhash/_determinism.py)
@@ -184,12 +200,8 @@ def _main(argv) -> int:  # deterministic GPU kernels: asked for by `import jhash
 
     from jhash.train import trainer
 
-    def interrupted(signum, frame):  # also seen by the training loop when a library swallows the exception
-        trainer.INTERRUPTED.set()
-        raise KeyboardInterrupt
-
     trainer.INTERRUPTED.clear()
-    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     start = time.time()
     metrics = train(config, workdir)
     if jax.process_index() != 0:  # process 0 of a multi-process run prints the results

@@ -91,3 +91,34 @@ def test_a_config_file_without_get_config_does_not_borrow_the_last_one(tmp_path)
     load_config("method:dpsh")
     with pytest.raises(ValueError, match="defines no get_config"):
         load_config(str(tmp_path / "empty.py"))
+
+
+def test_a_ctrl_c_inside_a_gc_callback_only_sets_the_flag():
+    """Python prints and drops an exception raised in a gc callback (JAX registers one): there the SIGINT handler
+    only sets the flag that the training loop checks; anywhere else it raises KeyboardInterrupt."""
+    import gc
+    import sys
+
+    from jhash.train import trainer
+
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start" and not seen:
+            try:
+                cli._interrupted(2, sys._getframe())  # as if the signal arrived here
+                seen.append("returned")
+            except KeyboardInterrupt:
+                seen.append("raised")  # Python would print this one and drop it
+
+    trainer.INTERRUPTED.clear()
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert seen == ["returned"] and trainer.INTERRUPTED.is_set()
+    trainer.INTERRUPTED.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cli._interrupted(2, sys._getframe())
+    trainer.INTERRUPTED.clear()
