@@ -22,8 +22,11 @@ def test_a_wheel_install_runs_jhash_train_with_its_own_default_config(tmp_path):
     source = tmp_path / "source"  # a clean copy: setuptools would reuse the checkout's build/ folder
     shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
         ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "workdir*", "*.log"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(source), "-w", str(tmp_path / "dist")],
-                   check=True, cwd=tmp_path, env=env)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(source), "-w",
+                            str(tmp_path / "dist")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    if build.returncode and "satisfies the requirement" in build.stderr:  # pip could not get setuptools (offline)
+        pytest.skip(f"pip could not install the build requirements: {build.stderr.strip().splitlines()[-1]}")
+    assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("jhash-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"jhash/configs/{m}.py" for m in methods.available()} | {"jhash/configs/common.py"} <= names
