@@ -43,6 +43,10 @@ def test_a_wheel_install_runs_jhash_train_with_its_own_default_config(tmp_path):
     where = subprocess.run([python, "-c", "import jhash.configs; print(jhash.configs.__file__)"], cwd=tmp_path,
                            env=env, check=True, capture_output=True, text=True).stdout
     assert where.startswith(site), where
+    loaded = subprocess.run([python, "-c", "from jhash.config import load_config as c; print(c('method:dch:dataset=cifar10')"
+                             ".model.name, c('features:features=f.npz,protocol=cifar10').model.name)"],
+                            cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout
+    assert loaded.split() == ["cnn", "mlp"], loaded
     run = subprocess.run([venv / "bin/jhash", "train", "--workdir", "w", "--config.num_epochs=2",
                           "--config.progress=false"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
