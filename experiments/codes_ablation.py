@@ -27,7 +27,7 @@ experiments/results/deep_mnist.md (HashNet; ``--binary-reference``) and the quan
 
 Feature-extraction mode (``--features FILE``, e.g. experiments/results/codes_cifar10.md): every
 part trains the hash head alone on a cached feature file (experiments/extract_features.py,
-jhash.config.features_config) instead of the network on the images; ``--dataset`` names the
+experiments/configs/features.py) instead of the network on the images; ``--dataset`` names the
 source dataset's protocol, so the split is the one drawn on the images. The table names the
 backbone the file came from (a run trained here: its epochs and its own mAP; or a model and
 its weights file).
@@ -249,13 +249,13 @@ def setting(args) -> tuple[str, int]:
                                                         if model.get("weights") else "with random weights")
         return (f"on the {meta['dim']}-d features of {meta.get('source_dataset', args.dataset)} cached from {source} "
                 f"(`{args.features}`, experiments/extract_features.py); the hash head alone is trained on them "
-                "(`jhash.config.features_config`: MLP with no hidden layer, Adam lr 1e-3, batch 64, "
+                "(`experiments/configs/features.py`: MLP with no hidden layer, Adam lr 1e-3, batch 64, "
                 f"{args.epochs or 50} epochs)", int(meta["dim"]))
-    from jhash.config import experiment_config
+    from jhash.configs.common import experiment_config
 
     model = experiment_config(args.method, dataset=args.dataset, bits=32, cpu=not args.full).model
     budget = "full configs" if args.full else "CPU-sized configs (cpu=true)"
-    return (f"on the shared network and budget ({budget}, `jhash.config.experiment_config`; Adam lr 1e-3)",
+    return (f"on the shared network and budget ({budget}, `experiments/configs/common.py`; Adam lr 1e-3)",
             int(model.get("dense", (model.get("hidden") or (0,))[-1])))
 
 
@@ -358,7 +358,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scalable-bits", type=int, default=32)
     p.add_argument("--features", default="",
                    help="train on this feature file (experiments/extract_features.py) instead of the images: the "
-                        "hash head alone on the cached features (jhash.config.features_config); --dataset names "
+                        "hash head alone on the cached features (experiments/configs/features.py); --dataset names "
                         "the source dataset's protocol")
     p.add_argument("--heads", default=",".join(HEADS), help="the hash heads of the main part")
     p.add_argument("--binary-reference", default="hashnet",

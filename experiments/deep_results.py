@@ -93,7 +93,7 @@ def write_table(rows, args, path: pathlib.Path):
         f"Made by `python experiments/deep_results.py {' '.join(a for a in sys.argv[1:] if a != '--table-only')}`.",
         "",
         f"Protocol `{args.dataset}`; every method trains the same network with the same budget: "
-        f"{budget} (see `jhash.config.experiment_config`), Adam lr 1e-3, each method's own defaults "
+        f"{budget} (see `experiments/configs/common.py`), Adam lr 1e-3, each method's own defaults "
         "(jhash/methods/<method>.py). Seeds " + ", ".join(map(str, args.seeds)) + " (the seed of the "
         "split, the initialisation and the data order). mean ± std over seeds; mAP over the whole database; "
         "P@r2 = precision of the items within Hamming radius 2 (an empty ball counts 0; — for quantization "

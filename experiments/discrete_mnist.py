@@ -48,7 +48,7 @@ def write_table(rows, deep, flat, missing, args, path):
              f"Made by `python experiments/discrete_mnist.py {' '.join(sys.argv[1:])}`.", "",
              f"Protocol `{args.dataset}`. Seeds {', '.join(map(str, args.seeds))} (split, initialisation and data "
              "order); mean ± std over seeds; mAP over the whole database (ties by database index). "
-             "Deep methods: the shared small CNN, CPU-sized budget (cpu=true, see `jhash.config.experiment_config`), "
+             "Deep methods: the shared small CNN, CPU-sized budget (cpu=true, see `experiments/configs/common.py`), "
              "Adam, each method's defaults; train seconds include compilation. Non-deep methods: raw pixels scaled "
              "to [0, 1], settings of `experiments/configs/shallow.py`; fit seconds include compilation.",
              f"Machine: {args.machine}", ""]

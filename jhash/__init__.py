@@ -1,3 +1,6 @@
 """jhash: a JAX functional research framework for supervised learning to hash."""
+from jhash import _determinism
 
 __version__ = "0.1.0"
+
+_determinism.request()  # deterministic GPU kernels for everything that imports jhash (see jhash/_determinism.py)

@@ -11,31 +11,21 @@
   jhash reproduce RUN_DIR [--workdir DIR]          rerun a finished run; exit 0 when bit-identical, 1 otherwise
 
 With no arguments ``jhash train`` runs DPSH on scikit-learn's bundled digits (no download)
-at 32 bits and prints a results table.
+at 32 bits (``method:dpsh``, the config file installed with jhash) and prints a results table. ``--config``
+and ``--config.FIELD=VALUE`` are read by ``ml_collections.config_flags`` (through :mod:`jhash.config`, the
+same path the sweep runner and library code take): a typo in a field is an error with a "did you mean".
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import pathlib
 import re
 import sys
 import time
 
-DEFAULT_CONFIG = "experiments/configs/dpsh.py"
-
-
-def _default_config_path() -> str:
-    """experiments/configs/dpsh.py of the source tree jhash runs from (or of the current folder)."""
-    import jhash
-
-    for root in (pathlib.Path.cwd(), pathlib.Path(jhash.__file__).resolve().parents[1]):
-        if (root / DEFAULT_CONFIG).is_file():
-            return str(root / DEFAULT_CONFIG)
-    raise FileNotFoundError(
-        f"no --config given and {DEFAULT_CONFIG} was not found; run from a jhash checkout "
-        "(pip install -e .) or pass --config PATH"
-    )
+DEFAULT_CONFIG = "method:dpsh"  # experiments/configs/dpsh.py, installed with jhash as jhash/configs/dpsh.py
 
 
 def format_table(metrics: dict, title: str = "") -> str:
@@ -59,17 +49,6 @@ def _split_overrides(extra: list[str]) -> list[str]:
         out.append(f"{m.group(1)}={value}")
         i += 1
     return out
-
-
-def _deterministic_gpu() -> None:
-    """Asks XLA for deterministic GPU kernels (reductions and scatters without atomics), so a rerun
-    with the same seed gives bit-identical codes on a GPU too. Must run before JAX starts its
-    backend; ``JHASH_NONDETERMINISTIC=1`` opts out. No effect on CPU (already deterministic)."""
-    if os.environ.get("JHASH_NONDETERMINISTIC") == "1":
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_gpu_deterministic_ops" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
 
 
 def _start_distributed(args) -> None:
@@ -122,12 +101,27 @@ def _leave(code: int) -> int:
     return code
 
 
-def _main(argv) -> int:
-    _deterministic_gpu()
+def _interrupted(signum, frame) -> None:
+    """The SIGINT handler of ``jhash train``: sets ``trainer.INTERRUPTED`` (the training loop checks it every step, so
+    a Ctrl-C that library code swallowed still stops the run) and raises KeyboardInterrupt, except inside a garbage
+    collector callback (such as JAX's), where Python would only print it as "Exception ignored in ..."."""
+    from jhash.train import trainer
+
+    trainer.INTERRUPTED.set()
+    callbacks = {getattr(c, "__code__", None) for c in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
+def _main(argv) -> int:  # deterministic GPU kernels: asked for by `import jhash` (jhash/_determinism.py)
     parser = argparse.ArgumentParser(prog="jhash", description="jhash: supervised learning to hash in JAX")
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train a method (resumes from the work dir's checkpoint), then evaluate")
-    p_train.add_argument("--config", default=None, help=f"PATH[:ARG], a config file and its argument (default {DEFAULT_CONFIG})")
+    p_train.add_argument("--config", default=None, help=f"PATH[:ARG] (a config file and its argument), method:NAME[:ARG] or features:ARG "
+                         f"(default {DEFAULT_CONFIG})")
     p_train.add_argument("--workdir", default=None, help="the run's folder (default runs/METHOD-DATASET-BITSb)")
     p_eval = sub.add_parser("eval", help="evaluate the latest checkpoint of a work dir")
     p_eval.add_argument("--workdir", required=True)
@@ -194,7 +188,7 @@ def _main(argv) -> int:
             print(format_table(metrics, f"jhash eval {args.workdir} ({time.time() - start:.1f} s)"))
         return 0
 
-    config = jconfig.load_config(args.config or _default_config_path())
+    config = jconfig.load_config(args.config or DEFAULT_CONFIG)
     config = jconfig.apply_overrides(config, _split_overrides(extra))
     workdir = args.workdir or f"runs/{config.method}-{config.dataset}-{config.bits}b"
     import jax
@@ -206,12 +200,8 @@ def _main(argv) -> int:
 
     from jhash.train import trainer
 
-    def interrupted(signum, frame):  # also seen by the training loop when a library swallows the exception
-        trainer.INTERRUPTED.set()
-        raise KeyboardInterrupt
-
     trainer.INTERRUPTED.clear()
-    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     start = time.time()
     metrics = train(config, workdir)
     if jax.process_index() != 0:  # process 0 of a multi-process run prints the results

@@ -1,16 +1,21 @@
-"""Configs: Python files returning an ``ml_collections.ConfigDict``, with command-line overrides.
+"""Configs: Python files returning an ``ml_collections.ConfigDict``, read and overridden with ``ml_collections.config_flags``.
 
 A config file defines ``get_config(arg=None)``; ``arg`` is the text after a colon in
-``--config path.py:dataset=mnist,bits=64`` and is parsed with :func:`parse_arg`. Fields can
-then be overridden one by one (``--set optimizer.learning_rate=0.01``). :func:`base_config`
-lists every field the trainer reads, with its default.
+``--config path.py:dataset=mnist,bits=64`` and is parsed with :func:`parse_arg` (an unknown key is an error).
+Fields are then overridden one by one (``--config.optimizer.learning_rate=0.01``; an unknown field is an
+error with config_flags' "did you mean"). :func:`load_config` and :func:`apply_overrides` are the library
+form of those two flags, used by the CLI, the sweep runner and the tests alike. The config files ship with
+jhash as the package ``jhash.configs`` (``experiments/configs``), so ``method:NAME[:arg]`` and
+``features:arg`` name them without a checkout (:func:`config_file`; config_flags takes a path, so these two
+forms are resolved to one here). :func:`base_config` lists every field the trainer reads, with its default.
 """
 from __future__ import annotations
 
 import ast
-import importlib.util
-import inspect
 import pathlib
+import re
+import sys
+import warnings
 
 import ml_collections
 
@@ -76,38 +81,6 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
-def experiment_config(method: str, *, dataset: str, bits: int, cpu: bool = False) -> ml_collections.ConfigDict:
-    """:func:`base_config` with ``method`` and the shared settings of ``dataset``: the same network and budget for every method.
-
-      digits         MLP 256-256, batch 64, 300 epochs (seconds on a CPU)
-      mnist,         small CNN (32-64 conv, dense 256, batch norm), batch 128, 10 epochs (3 with ``cpu``)
-      fashion_mnist
-      cifar10        CNN (32-64-128, two convs per block, dense 512), batch 64, cosine schedule,
-                     random crop + flip, 150 epochs (10 with ``cpu``)
-    A method's config adds its hyperparameters (``c.<method> = <module>.defaults()``).
-    """
-    c = base_config()
-    c.method, c.dataset, c.bits = method, dataset, bits
-    c.optimizer.learning_rate = 1e-3
-    if dataset == "digits":
-        c.model = {"name": "mlp", "hidden": (256, 256)}
-        c.batch_size = 64
-        c.num_epochs = 300  # 2,100 steps of 64: seconds on a 2-core CPU
-    elif dataset in ("mnist", "fashion_mnist"):
-        c.model = {"name": "cnn", "channels": (32, 64), "convs_per_block": 1, "dense": 256}
-        c.batch_size = 128
-        c.num_epochs = 3 if cpu else 10
-    elif dataset == "cifar10":
-        c.model = {"name": "cnn", "channels": (32, 64, 128), "convs_per_block": 2, "dense": 512}
-        c.optimizer.schedule = "cosine"
-        c.batch_size = 64
-        c.augment = "crop_flip"
-        c.num_epochs = 10 if cpu else 150
-    else:
-        raise ValueError(f"no experiment settings for dataset {dataset!r}; expected digits, mnist, fashion_mnist or cifar10")
-    return c
-
-
 def set_head(c: ml_collections.ConfigDict, head: str) -> None:
     """Puts the hash head ``head`` (:mod:`jhash.models.heads`) on ``c.model``; a head other than FC also gets
     ``model.head_groups`` and ``model.head_hidden`` at their defaults (:class:`jhash.models.HeadOptions`:
@@ -116,56 +89,6 @@ def set_head(c: ml_collections.ConfigDict, head: str) -> None:
 
     if head != HeadOptions.name:
         c.model.update({"head": head, "head_groups": HeadOptions.groups, "head_hidden": HeadOptions.hidden})
-
-
-def method_config(method: str, *, dataset: str = "mnist"):
-    """The ``get_config(arg)`` of a method's config file: :func:`experiment_config` for the dataset, bits and
-    ``cpu`` given in ``arg`` (default ``dataset``, 32 bits, full size), plus the method's defaults in
-    ``config.<method>`` (``jhash.methods.<method>.defaults()``).
-
-    ``head=ninh`` (or ``weighted``, ``grouped``; :mod:`jhash.models.heads`) in ``arg`` puts that hash
-    head on the network and adds ``model.head_groups`` / ``model.head_hidden`` for overriding;
-    the default FC head leaves ``config.model`` as it was."""
-
-    def get_config(arg=None):
-        from jhash import methods
-
-        args = parse_arg(arg, dataset=dataset, bits=32, cpu=False, head="fc")
-        c = experiment_config(method, dataset=args.dataset, bits=args.bits, cpu=args.cpu)
-        set_head(c, args.head)
-        c[method] = methods.get_method(method).defaults()
-        return c
-
-    return get_config
-
-
-def features_config(arg=None) -> ml_collections.ConfigDict:
-    """Any method's hash head on cached backbone features (:mod:`jhash.features`, feature-extraction mode).
-
-    ``arg`` names the method, the feature file (written by ``experiments/extract_features.py``),
-    the protocol of the source dataset (so that the split is the one the same ``split_seed``
-    draws on the images), the code length and the hash head (``head=fc|ninh|grouped|weighted``,
-    as in :func:`method_config`). The model is an MLP on the features (``hidden=()``: the hash
-    head alone, for ``fc`` a linear map of the features; ``hidden=(1024,)``: one ReLU layer
-    first), trained with Adam (lr 1e-3), batch 64, ``epochs`` epochs (default 50). The method's
-    hyperparameters are its defaults (``config.<method>``). ``load_config('features:ARG')``
-    and ``experiments/configs/features.py:ARG`` both give this config."""
-    from jhash import methods
-
-    args = parse_arg(arg, method="dpsh", features="", protocol="", bits=32, hidden=(), epochs=50, head="fc")
-    if not args.features:
-        raise ValueError("the features config needs features=PATH (an .npz written by experiments/extract_features.py)")
-    if not args.protocol:
-        raise ValueError("the features config needs protocol=NAME, the source dataset's protocol (e.g. cifar10) "
-                         "or custom:...")
-    c = base_config()
-    c.method, c.dataset, c.protocol, c.bits = args.method, args.features, args.protocol, args.bits
-    c.model = {"name": "mlp", "hidden": tuple(args.hidden)}
-    set_head(c, args.head)
-    c.batch_size = 64
-    c.num_epochs = args.epochs
-    c[args.method] = methods.get_method(args.method).defaults()
-    return c
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -213,50 +136,90 @@ def _coerce(text: str, default, key: str):
         return text
 
 
-def load_config(spec: str) -> ml_collections.ConfigDict:
-    """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``.
+def config_file(spec: str) -> str:
+    """The ``path.py[:arg]`` that ``spec`` names: ``method:NAME[:arg]`` is the installed ``jhash/configs/NAME.py``
+    (the same file as ``experiments/configs/NAME.py``), ``features:arg`` the installed ``features.py``; a path is
+    checked to exist."""
+    import jhash.configs
 
-    ``method:NAME[:arg]`` is the built-in config of a method (:func:`method_config`; what each
-    ``experiments/configs/NAME.py`` holds), for installs without the experiments folder;
-    ``features:arg`` is :func:`features_config` (``experiments/configs/features.py``).
-    """
+    installed = pathlib.Path(jhash.configs.__file__).parent
     if spec.startswith("features:"):
-        return features_config(spec[len("features:"):] or None)
+        return f"{installed / 'features.py'}:{spec[len('features:'):]}"
     if spec.startswith("method:"):
         name, _, arg = spec[len("method:"):].partition(":")
         from jhash import methods
 
         methods.get_method(name)  # unknown method -> ValueError
-        return method_config(name, dataset="digits" if name == "dpsh" else "mnist")(arg or None)
-    path, _, arg = spec.partition(":")
-    file = pathlib.Path(path)
-    if not file.is_file():
+        return f"{installed / name}.py:{arg}"
+    path = spec.partition(":")[0]
+    if not pathlib.Path(path).is_file():
         raise FileNotFoundError(f"config file {path!r} not found (expected a Python file defining get_config)")
-    module_spec = importlib.util.spec_from_file_location(f"jhash_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {path!r} defines no get_config()")
-    takes_arg = len(inspect.signature(module.get_config).parameters) > 0
-    if arg and not takes_arg:
-        raise ValueError(f"config file {path!r} takes no argument, got {arg!r}")
-    return module.get_config(arg or None) if takes_arg else module.get_config()
+    return spec
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Loads ``path/to/config.py[:arg]`` with ``ml_collections.config_flags`` (as ``--config path.py:arg``): imports
+    the file and calls its ``get_config(arg)`` (``get_config()`` when no arg is given).
+
+    ``method:NAME[:arg]`` and ``features:arg`` are the config files installed with jhash (:func:`config_file`).
+    An error in the file or its argument is raised as the file raised it (one line, no traceback).
+    """
+    from absl import flags
+    from ml_collections import config_flags
+
+    values = flags.FlagValues()
+    argv = ["jhash", f"--config={config_file(spec)}"]
+    holder = config_flags.DEFINE_config_file("config", flag_values=values, sys_argv=argv, lock_config=False)
+    sys.modules.pop("config_config", None)  # config_flags' module name: a stale one would lend its get_config
+    try:
+        with warnings.catch_warnings():  # config_flags imports the file with the deprecated load_module()
+            warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
+            values(argv)
+    except flags.IllegalFlagValueError as e:  # config_flags wraps the file's error with its traceback: keep the error
+        last = str(e).strip().splitlines()[-1]
+        kind, _, message = last.partition(": ")
+        raise (FileNotFoundError if kind == "FileNotFoundError" else ValueError)(message or last) from None
+    except AttributeError as e:
+        if "get_config" not in str(e):
+            raise
+        raise ValueError(f"config file {spec.partition(':')[0]!r} defines no get_config()") from None
+    finally:
+        sys.modules.pop("config_config", None)
+    config = holder.value
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ValueError(f"the get_config() of {spec!r} returned {type(config).__name__}, not a ConfigDict")
+    return config
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
-    """Applies ``["optimizer.learning_rate=0.01", "bits=64"]`` to a copy of ``config``; keys must exist."""
+    """Applies ``["optimizer.learning_rate=0.01", "bits=64"]`` to a copy of ``config`` with ``ml_collections.config_flags``
+    (as ``--config.optimizer.learning_rate=0.01``): a field must exist (an unknown one is an error with config_flags'
+    "did you mean"), a value is parsed as the type of the field's current value."""
+    from absl import flags
+    from ml_collections import config_flags
+    from ml_collections.config_flags import config_path
+
     config = ml_collections.ConfigDict(config.to_dict())
+    argv = ["jhash"]
     for item in overrides or ():
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key=value")
-        key, value = item.split("=", 1)
-        *parents, leaf = key.strip().split(".")
-        node = config
-        for p in parents:
-            if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
-                raise ValueError(f"unknown config field {key!r}")
-            node = node[p]
-        if leaf not in node:
-            raise ValueError(f"unknown config field {key!r}; known here: {sorted(node.keys())}")
-        node[leaf] = _coerce(value.strip(), node[leaf], key)
-    return config
+        key, value = (s.strip() for s in item.split("=", 1))
+        try:
+            config_path.get_value(key, config)
+        except (KeyError, AttributeError, TypeError) as e:
+            hint = [line for line in str(e.args[0] if e.args else e).splitlines() if line.startswith("Did you mean")]
+            raise ValueError(f"unknown config field {key!r}" + (f"; did you mean{hint[0][12:]}" if hint else "")) from None
+        argv.append(f"--config.{key}={value}")
+    values = flags.FlagValues()
+    holder = config_flags.DEFINE_config_dict("config", config, flag_values=values, sys_argv=argv, lock_config=False)
+    try:
+        values(argv)
+    except flags.IllegalFlagValueError as e:
+        m = re.match(r"flag --config\.([\w.]+)=(.*?): (.*)", str(e), re.S)
+        if not m:
+            raise ValueError(str(e).splitlines()[0]) from None
+        key, text, why = m.groups()
+        raise ValueError(f"{key} expects a value like {config_path.get_value(key, config)!r}, got {text!r} ({why})"
+                         ) from None
+    return holder.value

@@ -64,3 +64,61 @@ def test_builtin_method_configs_equal_the_config_files():
                 load_config(f"experiments/configs/{name}.py{arg}").to_dict()
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         load_config("method:nope")
+
+
+def test_config_flags_errors_are_one_line_with_a_hint(tmp_path, capsys):
+    """--config and --config.FIELD go through ml_collections.config_flags: a typo in a field gets its "did you
+    mean"; a typo in the file's argument, a value of the wrong type or a file without get_config is one line."""
+    for argv, message in [
+        (["--config.optimizer.learning_rat=0.1"], "unknown config field 'optimizer.learning_rat'; did you mean \"learning_rate\""),
+        (["--config", "method:dsh:dataset=digits,bitz=3"], "unknown key 'bitz' in the config argument"),
+        (["--config", "features:protocl=cifar10"], "unknown key 'protocl'"),
+        (["--config.num_epochs", "many"], "num_epochs expects a value like 300, got 'many'"),
+        (["--config", "jhash/cli.py"], "config file 'jhash/cli.py' defines no get_config()"),
+    ]:
+        assert cli.main(["train", *argv, "--workdir", str(tmp_path / "run")]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("jhash: error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+    assert apply_overrides(load_config("method:dpsh"), ["bits=64", "model.hidden=[8]", "dpsh.memory_bank=false",
+                                                        "optimizer.learning_rate=1"]).to_dict() == {
+        **load_config("method:dpsh:bits=64").to_dict(), "model": {"name": "mlp", "hidden": (8,)},
+        "dpsh": {"eta": 10.0, "memory_bank": False}, "optimizer": {**base_config().optimizer.to_dict(), "learning_rate": 1.0}}
+
+
+def test_a_config_file_without_get_config_does_not_borrow_the_last_one(tmp_path):
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    load_config("method:dpsh")
+    with pytest.raises(ValueError, match="defines no get_config"):
+        load_config(str(tmp_path / "empty.py"))
+
+
+def test_a_ctrl_c_inside_a_gc_callback_only_sets_the_flag():
+    """Python prints and drops an exception raised in a gc callback (JAX registers one): there the SIGINT handler
+    only sets the flag that the training loop checks; anywhere else it raises KeyboardInterrupt."""
+    import gc
+    import sys
+
+    from jhash.train import trainer
+
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start" and not seen:
+            try:
+                cli._interrupted(2, sys._getframe())  # as if the signal arrived here
+                seen.append("returned")
+            except KeyboardInterrupt:
+                seen.append("raised")  # Python would print this one and drop it
+
+    trainer.INTERRUPTED.clear()
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert seen == ["returned"] and trainer.INTERRUPTED.is_set()
+    trainer.INTERRUPTED.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cli._interrupted(2, sys._getframe())
+    trainer.INTERRUPTED.clear()

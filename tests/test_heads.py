@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from jhash import codes as jcodes
-from jhash.config import apply_overrides, experiment_config, method_config
+from jhash.config import apply_overrides, load_config
+from jhash.configs.common import experiment_config
 from jhash.methods import get_method
 from jhash.methods.base import Method, Schedule, regularized
 from jhash.models import (CodeClassifier, DivideEncodeHead, GroupedHead, WeightedBitsHead, apply_model, bit_weights,
@@ -211,9 +212,9 @@ def test_ninh_needs_a_feature_per_bit():
 
 
 def test_config_argument_selects_the_head():
-    c = method_config("dpsh", dataset="digits")("bits=16,head=ninh")
+    c = load_config("method:dpsh:bits=16,head=ninh")
     assert c.model.head == "ninh" and c.model.head_groups == 4
-    assert "head" not in method_config("dpsh", dataset="digits")("bits=16").model  # FC: config unchanged
+    assert "head" not in load_config("method:dpsh:bits=16").model  # FC: config unchanged
 
 
 # ------------------------------------------------------------------------------------- regularizers
@@ -294,7 +295,7 @@ def test_regularizers_move_the_trained_codes_the_expected_way(tmp_path):
     from jhash.train import trainer
 
     def run(name, **regularize):
-        c = method_config("dpsh", dataset="digits")("bits=16")
+        c = load_config("method:dpsh:bits=16")
         c = apply_overrides(c, ["num_epochs=40", "progress=false", "num_devices=1", "checkpoint_every=100000"]
                             + [f"regularize.{k}={v}" for k, v in regularize.items()])
         results = trainer.train(c, tmp_path / name)

@@ -7,7 +7,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jhash.config import experiment_config, load_config
+from jhash.config import load_config
+from jhash.configs.common import experiment_config
 from jhash.methods.base import hyperparameters, objective
 from jhash.losses import mutual_information
 from jhash.methods.adsh import rescaled_similarity

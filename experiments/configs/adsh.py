@@ -12,6 +12,21 @@ Run (from the repository root):
 Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
 Override a hyperparameter with e.g. ``--config.adsh.gamma=100``.
 """
-from jhash.config import method_config
 
-get_config = method_config("adsh")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("adsh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.adsh = {  # the hyperparameters (what each means: jhash/methods/adsh.py)
+        "gamma":            200.0,
+        "num_samples":      2000,
+        "inner_epochs":     3,
+        "outer_iterations": 0,
+        "use_sign_u":       False,
+        "database":         "whole",
+    }
+    return c

@@ -1,7 +1,7 @@
 """Any method trained end to end on a standard backbone (jhash.models.backbones), optionally from pretrained weights.
 
 The argument names the method, the dataset (its protocol and budget as in
-jhash.config.experiment_config: batch size, epochs, schedule, augmentation), the backbone
+experiments/configs/common.py: batch size, epochs, schedule, augmentation), the backbone
 (alexnet, vgg16, resnet18, resnet50), the converted weights file (experiments/convert_weights.py;
 '' = random initialisation), the input size (``resize``: 0 keeps the images' own size, 224 is
 the literature's for CIFAR-10 with ImageNet backbones) and the code length. The method's
@@ -20,7 +20,8 @@ Run (from the repository root):
 Add ``cpu=true`` for the dataset's CPU-sized budget.
 """
 from jhash import methods
-from jhash.config import experiment_config, parse_arg
+from jhash.config import parse_arg
+from jhash.configs.common import experiment_config
 
 
 def get_config(arg=None):
@@ -30,5 +31,5 @@ def get_config(arg=None):
     c.model = {"name": args.model, "weights": args.weights, "resize": args.resize}
     if args.lr:
         c.optimizer.learning_rate = args.lr
-    c[args.method] = methods.get_method(args.method).defaults()
+    c[args.method] = methods.get_method(args.method).defaults()  # the method's own config file's hyperparameters
     return c

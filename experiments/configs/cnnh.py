@@ -17,6 +17,18 @@ Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@
 they are nearly per-class codes, which the CNN fits within the 3-epoch budget that leaves
 DPSH's pairwise loss short of converged.
 """
-from jhash.config import method_config
 
-get_config = method_config("cnnh")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("cnnh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.cnnh = {  # the hyperparameters (what each means: jhash/methods/cnnh.py)
+        "sweeps":        3,
+        "class_outputs": False,
+        "seed":          0,
+    }
+    return c

@@ -11,6 +11,19 @@ Run (from the repository root):
 
 Expected: see experiments/results/deep_quant_mnist.md (mnist, cpu=true, 3 seeds).
 """
-from jhash.config import method_config
 
-get_config = method_config("depq")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("depq", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.depq = {  # the hyperparameters (what each means: jhash/methods/depq.py)
+        "lambda_jcl":    0.01,
+        "lambda_gini":   1.0,
+        "codebook_size": 256,
+        "dim":           0,
+    }
+    return c

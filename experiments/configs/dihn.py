@@ -6,7 +6,7 @@ with a new query network (ADSH's asymmetric loss and bitwise code step over the 
 database, plus DIHN's bit-balance term); retraining from scratch = ADSH on all seen items.
 Defaults (gamma 200, mu 50, 2,000 samples, 3 epochs per sample) are the authors';
 see jhash/online/dihn.py for what differs. Network and budget: the dataset's shared settings
-(``jhash.config.experiment_config``; ``cpu=true`` for the CPU-sized budget), the number of
+(``experiments/configs/common.py``; ``cpu=true`` for the CPU-sized budget), the number of
 ADSH outer iterations from ADSH's budget rule (num_epochs passes over the stage's database).
 
 Stages as in experiments/configs/online_mihash.py: 5 classes, then one per stage.
@@ -16,7 +16,8 @@ Run (writes experiments/results/online_mnist.md with online MIHash):
 """
 import ml_collections
 
-from jhash.config import experiment_config, parse_arg
+from jhash.config import parse_arg
+from jhash.configs.common import experiment_config
 from jhash.online import dihn
 
 

@@ -16,6 +16,17 @@ figures were measured before the canonical reductions, i.e. as --config.determin
   cifar10  mAP@ALL 0.448 (150 epochs, small CNN from scratch, CIFAR-10 (JPEG); 43 s on an H200);
            below the paper's 0.744, which fine-tunes an ImageNet-pretrained VGG-F
 """
-from jhash.config import method_config
 
-get_config = method_config("dpsh", dataset="digits")  # eta = 10 (the authors' CIFAR-10 setting), memory bank on
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="digits")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("dpsh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.dpsh = {  # the hyperparameters (what each means: jhash/methods/dpsh.py)
+        "eta":         10.0,  # the authors' CIFAR-10 setting
+        "memory_bank": True,  # pairs of (batch x training set), as the authors' code
+    }
+    return c

@@ -12,6 +12,21 @@ bits = M log2 K with M = bits / 4.)
 
 Expected: see experiments/results/deep_quant_mnist.md (mnist, cpu=true, 3 seeds).
 """
-from jhash.config import method_config
 
-get_config = method_config("dqn")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("dqn", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.dqn = {  # the hyperparameters (what each means: jhash/methods/dqn.py)
+        "lambda_q":            0.0001,
+        "codebook_size":       256,
+        "dim":                 0,
+        "update_every_epochs": 2,
+        "kmeans_iters":        20,
+        "aqd_metric":          "l2",
+    }
+    return c

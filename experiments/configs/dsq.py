@@ -10,6 +10,24 @@ Run (from the repository root):
 
 Expected: see experiments/results/deep_quant_mnist.md (mnist, cpu=true, 3 seeds).
 """
-from jhash.config import method_config
 
-get_config = method_config("dsq")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("dsq", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.dsq = {  # the hyperparameters (what each means: jhash/methods/dsq.py)
+        "lambda_q":            0.1,
+        "lambda_s":            0.1,
+        "scale":               10.0,
+        "codebook_size":       256,
+        "dim":                 0,
+        "icm_sweeps":          3,
+        "update_every_epochs": 1,
+        "codebook_steps":      2,
+        "kmeans_iters":        20,
+    }
+    return c

@@ -6,7 +6,7 @@ images), the code length and the hash head (``head=fc|ninh|grouped|weighted``); 
 MLP on the features (``hidden=()``: the hash head alone, for fc a linear map of the features; ``hidden=(1024,)``: one ReLU layer first), trained
 with Adam (lr 1e-3), batch 64, ``epochs`` epochs. The method's hyperparameters are its
 defaults (``config.<method>``), as in its own config file. The same config is built in as
-``--config features:ARG`` (jhash.config.features_config).
+``--config features:ARG``.
 
 Run (from the repository root):
   python experiments/extract_features.py --workdir runs/dpsh-cifar10 --out runs/feats/cifar10-cnn.npz
@@ -19,6 +19,24 @@ Pretrained weights instead of a trained run (see experiments/convert_weights.py)
 
 Measured (experiments/results/features_cifar10.md, CIFAR-10 (JPEG), 2-core CPU): see that file.
 """
-from jhash.config import features_config
 
-get_config = features_config
+from jhash import methods
+from jhash.config import base_config, parse_arg, set_head
+
+
+def get_config(arg=None):
+    arg = parse_arg(arg, method="dpsh", features="", protocol="", bits=32, hidden=(), epochs=50, head="fc")
+    if not arg.features:
+        raise ValueError("the features config needs features=PATH (an .npz written by experiments/extract_features.py)")
+    if not arg.protocol:
+        raise ValueError("the features config needs protocol=NAME, the source dataset's protocol (e.g. cifar10) "
+                         "or custom:...")
+    c = base_config()
+    c.method, c.dataset, c.protocol, c.bits = arg.method, arg.features, arg.protocol, arg.bits
+    c.model = {"name": "mlp", "hidden": tuple(arg.hidden)}
+    set_head(c, arg.head)
+    c.optimizer.learning_rate = 1e-3
+    c.batch_size = 64
+    c.num_epochs = arg.epochs
+    c[arg.method] = methods.get_method(arg.method).defaults()  # the method's own config file's hyperparameters
+    return c

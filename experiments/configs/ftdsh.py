@@ -13,6 +13,19 @@ Add ``cpu=true`` to the argument for the CPU-sized variant (fewer epochs).
 Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@ALL 0.964 /
 0.964 / 0.966 at 16 / 32 / 64 bits.
 """
-from jhash.config import method_config
 
-get_config = method_config("ftdsh")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("ftdsh", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.ftdsh = {  # the hyperparameters (what each means: jhash/methods/ftdsh.py)
+        "bits_per_group":     8,
+        "triplets_per_point": 50,
+        "restarts":           2,
+        "seed":               0,
+    }
+    return c

@@ -14,6 +14,18 @@ hyperparameter with e.g. ``--config.hbmp.weighted=true``.
 Expected (experiments/results/discrete_mnist.md, mnist, cpu=true, 3 seeds): mAP@ALL 0.967 /
 0.972 / 0.976 at 16 / 32 / 64 bits.
 """
-from jhash.config import method_config
 
-get_config = method_config("hbmp")
+from jhash.config import set_head
+from jhash.configs import common
+
+
+def get_config(arg=None):
+    arg = common.method_arg(arg, dataset="mnist")  # dataset, bits (32), cpu (false), head (fc)
+    c = common.experiment_config("hbmp", dataset=arg.dataset, bits=arg.bits, cpu=arg.cpu)  # the dataset's network and budget
+    set_head(c, arg.head)
+    c.hbmp = {  # the hyperparameters (what each means: jhash/methods/hbmp.py)
+        "weighted": False,
+        "regress":  True,
+        "seed":     0,
+    }
+    return c

@@ -40,5 +40,5 @@ def get_config(arg=None):
     c.batch_size = 64
     c.num_epochs = args.epochs
     c.optimizer.learning_rate = args.lr
-    c[args.method] = methods.get_method(args.method).defaults()
+    c[args.method] = methods.get_method(args.method).defaults()  # the method's own config file's hyperparameters
     return c

@@ -1,4 +1,8 @@
-"""Shape and dtype checks shared by the loss functions (they run at trace time, so they cost nothing under jit)."""
+"""Shape and dtype checks shared by the loss functions (they run at trace time, so they cost nothing under jit).
+
+Not chex asserts: these are user errors (``ValueError``, one line naming the argument and the shape it needs) that also
+check dtypes and non-arrays; ``chex.assert_shape(..., exception_type=ValueError)`` would only prefix the message.
+"""
 from __future__ import annotations
 
 import jax.numpy as jnp

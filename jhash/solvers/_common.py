@@ -1,4 +1,8 @@
-"""Shape and dtype checks (run at trace time: free under jit), sign and dot shared by the solvers."""
+"""Shape and dtype checks (run at trace time: free under jit), sign and dot shared by the solvers.
+
+Not chex asserts: these are user errors (``ValueError``, one line naming the argument and the shape it needs) that also
+check dtypes and non-arrays; ``chex.assert_shape(..., exception_type=ValueError)`` would only prefix the message.
+"""
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,9 @@
-"""Metrics logged as JSON lines (one object per logged step)."""
+"""Metrics logged as JSON lines (one object per logged step).
+
+Not CLU's metric_writers / periodic_actions: ``import clu.metric_writers`` imports TensorFlow (its SummaryWriter),
+which jhash does not depend on, no CLU writer writes JSON lines or drops a resumed run's re-computed steps, and the
+trainer's timing (timing.json: compilation excluded, per epoch, across resumes) is not what ReportProgress measures.
+"""
 from __future__ import annotations
 
 import json
