@@ -43,8 +43,9 @@ anchors add m^2 l per bit to the spectral start). ``fit`` keeps 300 so that trai
 its own split) is 0.836 / 0.864 / 0.874 at 16 / 32 / 64 bits against 0.801 / 0.834 / 0.847 with
 300 (the authors' code on the seed-0 split: 0.810 / 0.845 / 0.854), for 2-3.5x the fit time
 (16 and 32 bits, the same seeds on the same loaded 2-core CPU: 212-456 s against 60-145 s); on
-the kept-back cifar10 pixels (seed 0, 32 bits) 0.201 against 0.194 with 300 anchors. The kept-back digits (500 training points) use 100 anchors in the configs, so the
-choice does not reach them.
+the kept-back cifar10 pixels (seed 0, 32 bits) 0.201 against 0.194 with 300 anchors. The
+kept-back digits (500 training points) use 100 anchors in the configs, so the choice does not
+reach them.
 
 Where we differ: float32 (their code: float64; the stopping test then sees the
 cost to about 1e-7 of its size, so a run may take a step more or fewer), and the generalised
