@@ -366,6 +366,30 @@ def test_ksh_spectral_direction_and_greedy_bits():
     assert loss[-1] < loss[0]  # the codes fit r S better than no code
 
 
+def test_ksh_whitening_once_gives_the_bits_of_whitening_per_bit():
+    """greedy_bits computes Kbar^T Kbar's whitening once for all bits; its projections are the same
+    bytes as a greedy loop that whitens again for every bit (fit_bit without ``w_mat``)."""
+    from jhash.codes import sign
+    from jhash.shallow import ksh
+
+    rng = np.random.default_rng(11)
+    kbar = jnp.asarray(rng.normal(size=(80, 12)), jnp.float32)
+    y = rng.integers(0, 4, 80)
+    s = jnp.asarray(np.where(y[:, None] == y[None, :], 1.0, -1.0), jnp.float32)
+    bits = 5
+
+    def per_bit(kbar, s):
+        def body(residual, _):
+            a, _ = ksh.fit_bit(kbar, residual, max_iterations=50)
+            b = sign(jnp.matmul(kbar, a, precision=jax.lax.Precision.HIGHEST)).astype(kbar.dtype)
+            return residual - jnp.outer(b, b), a
+        return jax.lax.scan(body, bits * s, None, length=bits)[1].T
+
+    want = np.asarray(jax.jit(per_bit)(kbar, s))
+    got = np.asarray(jax.jit(lambda k, s: ksh.greedy_bits(k, s, bits, max_iterations=50))(kbar, s)[0])
+    assert got.tobytes() == want.tobytes()
+
+
 def test_ksh_spectral_direction_with_collinear_kernel_features():
     """Rank-deficient Kbar (duplicated and nearly equal columns, as wide RBF kernels give): a finite
     direction that attains scipy's leading generalised eigenvalue on the independent columns."""

@@ -20,7 +20,7 @@ A quick variant on the bundled digits (no files, seconds):
 
 Expected on mnist (experiments/results/shallow_mnist.md, 3 seeds): mAP@ALL at 16 / 32 / 64 bits
 LSH 0.20 / 0.27 / 0.32, ITQ 0.40 / 0.43 / 0.45, AGH-2 0.55 / 0.56 / 0.53, SDH 0.91 / 0.93 / 0.94,
-FastH 0.88 / 0.91 / 0.92, KSH 0.80 / 0.83 / 0.85, TSH 0.76 / 0.79 / 0.80, MLH 0.46 / 0.54 / 0.60,
+FastH 0.88 / 0.91 / 0.92, KSH 0.84 / 0.86 / 0.87, TSH 0.76 / 0.79 / 0.80, MLH 0.46 / 0.54 / 0.60,
 HDML 0.42 / 0.51 / 0.61, CGH 0.64 / 0.67 / 0.64, Top-RSBC 0.72 / 0.71 / 0.70, OPH 0.58 / 0.65 /
 0.71, RPH 0.69 / 0.72 / 0.73, AffHash (1,000 labelled points) 0.60 / 0.65 / 0.67: every
 supervised method above ITQ, ITQ above LSH. On one unshared core most fits take seconds to
@@ -58,7 +58,16 @@ _HYPER = {
               "mlh": {"steps": 30000, "rho": {16: 8, 32: 12, 64: 24}},
               "hdml": {"steps": 30000, "lr": 3e-2},
               # Top-RSBC / OPH: 30,000 steps (validation mAP at 16 bits 0.54 -> 0.74 and 0.41 -> 0.64)
-              "toprsbc": {"steps": 30000}, "oph": {"steps": 30000}},
+              "toprsbc": {"steps": 30000}, "oph": {"steps": 30000},
+              # KSH: 1,000 anchors (the authors' demo and ksh.fit: 300), chosen on the validation split
+              # above (seeds 0 and 1, 16 bits): validation mAP 0.859 against 0.824 with 300 (0.865 with
+              # 300 anchors and all 4,000 fitted points labelled; labelled stays the authors' 2,000, see
+              # jhash/shallow/ksh.py for why and for the cost); test mAP 0.836 / 0.864 / 0.874
+              # (300 anchors: 0.801 / 0.834 / 0.847; the authors' code 0.810 / 0.845 / 0.854)
+              "ksh": {"anchors": 1000}},
+    # the same rule on the kept-back cifar10 (5,000 training points, as mnist): 32 bits, seed 0,
+    # 0.201 against 0.194 with 300 anchors
+    "cifar10": {"ksh": {"anchors": 1000}},
 }
 
 
