@@ -166,6 +166,48 @@ def features_config(arg=None) -> ml_collections.ConfigDict:
     return c
 
 
+def shallow_config(method: str, arg=None) -> ml_collections.ConfigDict:
+    """A shallow method (:mod:`jhash.shallow`) as a run: ``arg`` gives ``dataset`` (default mnist), ``bits``
+    (32), ``seed`` (0: the split's seed and the fit's key), ``center`` (subtract the training mean) and
+    ``features`` (a feature file of the dataset to fit on instead of its pixels). ``config.shallow`` holds the
+    fit function's name and the input scale, ``config.<method>`` every keyword argument of the fit
+    (:func:`jhash.shallow.settings.fit_arguments`: its defaults and the per-dataset settings); the other fields are :func:`base_config`'s (eval, split,
+    validation; the network and optimizer fields are unused). Settings given per code length are resolved from
+    the ``bits`` of ``arg``: a sweep over code lengths puts ``bits={bits}`` in the spec, not a grid field."""
+    from jhash.shallow.settings import fit_arguments, fit_settings
+
+    args = parse_arg(arg, dataset="mnist", bits=32, seed=0, center=False, features="")
+    s = fit_settings(method, dataset=args.dataset, bits=args.bits, features=args.features)
+    c = base_config()
+    c.method, c.dataset, c.protocol, c.bits = method, args.features or args.dataset, args.dataset, args.bits
+    c.seed = c.split_seed = args.seed
+    c.shallow = ml_collections.ConfigDict({"fit": s["fit"], "scale": s["scale"], "center": args.center})
+    c[method] = ml_collections.ConfigDict(fit_arguments(s["fit"], s["hyper"]))
+    return c
+
+
+def online_config(method: str, arg=None) -> ml_collections.ConfigDict:
+    """An online method (``online_mihash`` or ``dihn``, :mod:`jhash.online`) with classes arriving in stages:
+    ``arg`` gives ``dataset`` (default mnist), ``bits`` (32), ``seed`` (0: split and learner) and ``cpu``
+    (DIHN's CPU-sized budget). ``config.stages``: ``first`` classes, then ``per_stage`` at a time; ``retrain``
+    also trains the from-scratch baseline of every stage. Online MIHash streams 3 passes over each stage's
+    new items; DIHN uses the dataset's shared network and budget (:func:`experiment_config`)."""
+    from jhash.online.settings import defaults
+
+    args = parse_arg(arg, dataset="mnist", bits=32, seed=0, cpu=False)
+    if method == "dihn":
+        c = experiment_config("dihn", dataset=args.dataset, bits=args.bits, cpu=args.cpu)
+    else:
+        c = base_config()
+        c.method, c.dataset, c.bits = method, args.dataset, args.bits
+    c.seed = c.split_seed = args.seed
+    c.stages = ml_collections.ConfigDict({"first": 5, "per_stage": 1, "retrain": False})
+    c[method] = defaults(method)
+    if method == "online_mihash":
+        c.online_mihash.stream_epochs = 3  # 3 passes over each stage's new items (cheap: linear functions)
+    return c
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
 
@@ -215,16 +257,21 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads ``path/to/config.py[:arg]``: imports the file and calls its ``get_config(arg)``.
 
     ``method:NAME[:arg]`` is the built-in config of a method (:func:`method_config`; what each
-    ``experiments/configs/NAME.py`` holds), for installs without the experiments folder;
+    ``experiments/configs/NAME.py`` holds; :func:`shallow_config` for a shallow method, :func:`online_config`
+    for an online one: every name of :func:`jhash.registry.names`), for installs without the experiments folder;
     ``features:arg`` is :func:`features_config` (``experiments/configs/features.py``).
     """
     if spec.startswith("features:"):
         return features_config(spec[len("features:"):] or None)
     if spec.startswith("method:"):
         name, _, arg = spec[len("method:"):].partition(":")
-        from jhash import methods
+        from jhash import registry
 
-        methods.get_method(name)  # unknown method -> ValueError
+        kind = registry.kind(name)  # unknown method -> ValueError
+        if kind == "shallow":
+            return shallow_config(name, arg or None)
+        if kind == "online":
+            return online_config(name, arg or None)
         return method_config(name, dataset="digits" if name == "dpsh" else "mnist")(arg or None)
     path, _, arg = spec.partition(":")
     file = pathlib.Path(path)
