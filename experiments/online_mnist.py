@@ -34,8 +34,7 @@ def run_seed(dataset, data_dir, bits, seed, cpu, methods):
     arg = f":dataset={dataset},bits={bits},seed={seed}"
     mi_config = load_config(str(REPO / "experiments/configs/online_mihash.py") + arg)
     dihn_config = load_config(str(REPO / "experiments/configs/dihn.py") + arg + f",cpu={str(cpu).lower()}")
-    data = load_stage_data(dataset, data_dir=data_dir, split_seed=seed, first=dihn_config.stages.first,
-                           per_stage=dihn_config.stages.per_stage)
+    data = load_stage_data(dataset, data_dir=data_dir, split_seed=seed, **dihn_config.stages.to_dict())
     out = {}
     if "mihash" in methods:
         out["mihash"] = mihash.run_stages(mi_config, data)

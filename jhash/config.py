@@ -171,9 +171,10 @@ def shallow_config(method: str, arg=None) -> ml_collections.ConfigDict:
     (32), ``seed`` (0: the split's seed and the fit's key), ``center`` (subtract the training mean) and
     ``features`` (a feature file of the dataset to fit on instead of its pixels). ``config.shallow`` holds the
     fit function's name and the input scale, ``config.<method>`` every keyword argument of the fit
-    (:func:`jhash.shallow.settings.fit_arguments`: its defaults and the per-dataset settings); the other fields are :func:`base_config`'s (eval, split,
-    validation; the network and optimizer fields are unused). Settings given per code length are resolved from
-    the ``bits`` of ``arg``: a sweep over code lengths puts ``bits={bits}`` in the spec, not a grid field."""
+    (:func:`jhash.shallow.settings.fit_arguments`: its defaults and the per-dataset settings); the other
+    fields are :func:`base_config`'s (eval, split, validation; the network and optimizer fields are unused).
+    Settings given per code length are resolved from the ``bits`` of ``arg``: a sweep over code lengths puts
+    ``bits={bits}`` in the spec, not a grid field."""
     from jhash.shallow.settings import fit_arguments, fit_settings
 
     args = parse_arg(arg, dataset="mnist", bits=32, seed=0, center=False, features="")
@@ -189,9 +190,10 @@ def shallow_config(method: str, arg=None) -> ml_collections.ConfigDict:
 def online_config(method: str, arg=None) -> ml_collections.ConfigDict:
     """An online method (``online_mihash`` or ``dihn``, :mod:`jhash.online`) with classes arriving in stages:
     ``arg`` gives ``dataset`` (default mnist), ``bits`` (32), ``seed`` (0: split and learner) and ``cpu``
-    (DIHN's CPU-sized budget). ``config.stages``: ``first`` classes, then ``per_stage`` at a time; ``retrain``
-    also trains the from-scratch baseline of every stage. Online MIHash streams 3 passes over each stage's
-    new items; DIHN uses the dataset's shared network and budget (:func:`experiment_config`)."""
+    (DIHN's CPU-sized budget). ``config.stages``: ``first`` classes, then ``per_stage`` at a time;
+    ``config.retrain_stages`` also trains the from-scratch baseline of every stage. Online MIHash streams 3
+    passes over each stage's new items; DIHN uses the dataset's shared network and budget
+    (:func:`experiment_config`)."""
     from jhash.online.settings import defaults
 
     args = parse_arg(arg, dataset="mnist", bits=32, seed=0, cpu=False)
@@ -201,7 +203,8 @@ def online_config(method: str, arg=None) -> ml_collections.ConfigDict:
         c = base_config()
         c.method, c.dataset, c.bits = method, args.dataset, args.bits
     c.seed = c.split_seed = args.seed
-    c.stages = ml_collections.ConfigDict({"first": 5, "per_stage": 1, "retrain": False})
+    c.stages = ml_collections.ConfigDict({"first": 5, "per_stage": 1})
+    c.retrain_stages = False
     c[method] = defaults(method)
     if method == "online_mihash":
         c.online_mihash.stream_epochs = 3  # 3 passes over each stage's new items (cheap: linear functions)

@@ -145,8 +145,8 @@ def _saved_config(path: pathlib.Path, hint: str = "") -> dict:
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:
-    """The config saved in ``workdir/config.json`` by ``jhash train`` (:func:`jhash.run.train`) (:func:`_saved_config`: a run made
-    before a field existed gets the value that computes what it computed)."""
+    """The config saved in ``workdir/config.json`` by ``jhash train`` (:func:`jhash.run.train`); a run made
+    before a field existed gets the value that computes what it computed (:func:`_saved_config`)."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")

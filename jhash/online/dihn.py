@@ -131,7 +131,8 @@ def _fit(method, config, stage_data, s):
     db_codes = np.asarray(method.database_codes(state.method_state), np.int8)
     seconds = time.perf_counter() - started
     query_codes = jeval.encode(method, state, stage_data.x_query[q], dtype=compute_dtype(config.get("dtype", "float32")))
-    return db_codes, stage_map(query_codes, db_codes, stage_data.y_query[q], stage_data.y_train[db]), seconds, query_codes
+    value = stage_map(query_codes, db_codes, stage_data.y_query[q], stage_data.y_train[db])
+    return db_codes, value, seconds, query_codes
 
 
 def run_stages(config, stage_data, *, retrain: bool = True, keep_codes: bool = False) -> list[dict]:

@@ -8,7 +8,7 @@ the training items of the classes seen so far) and query items, and writes
 
   stages.json     one entry per stage: its classes, database size, mAP@all of the seen classes'
                   queries and the method's own figures (re-encodings for online MIHash, codes kept
-                  for DIHN; with ``config.stages.retrain`` the from-scratch baseline's mAP)
+                  for DIHN; with ``config.retrain_stages`` the from-scratch baseline's mAP)
   metrics.json, codes.npz, curves.npz   the final stage (every class seen) scored by the evaluator
                   (:func:`jhash.evaluate.write_results`): its queries (all the split's queries) against its
                   database (the training items, in stage order; ``database_index`` gives their positions)
@@ -41,7 +41,7 @@ _MODULES = {"online_mihash": mihash, "dihn": dihn}
 
 
 def validate_config(config) -> None:
-    """Clear errors for an online run's config (method, bits, stages, eval fields; DIHN's network fields as the trainer checks them)."""
+    """Clear errors for an online run's config: method, bits, stages, eval fields, no validation items."""
     if config.method not in NAMES:
         raise ValueError(f"config.method must be one of {', '.join(NAMES)}, got {config.method!r}")
     for name in ("bits", "stages.first", "stages.per_stage", "eval.batch_size"):
@@ -50,8 +50,8 @@ def validate_config(config) -> None:
     if config.get("validation", 0):
         raise ValueError("config.validation is not used by the online methods (their stages hold out no training "
                          "items); leave it 0")
-    if not isinstance(config.stages.get("retrain", False), bool):
-        raise ValueError(f"config.stages.retrain must be true or false, got {config.stages.retrain!r}")
+    if not isinstance(config.get("retrain_stages", False), bool):
+        raise ValueError(f"config.retrain_stages must be true or false, got {config.retrain_stages!r}")
     if config.eval.radius > config.bits:
         raise ValueError(f"config.eval.radius must be at most config.bits ({config.bits}), got {config.eval.radius}")
 
@@ -69,13 +69,13 @@ def stage_data(config, data) -> StageData:
 
 
 def train(config, workdir) -> dict:
-    """Runs the stages of ``config.method`` on the run's split and evaluates the final stage (see the module docstring)."""
+    """Runs the stages of ``config.method`` on the run's split and scores the final stage (module docstring)."""
     validate_config(config)
 
     def run_and_score(data):
         started = time.perf_counter()
         stages = stage_data(config, data)
-        runs = _MODULES[config.method].run_stages(config, stages, retrain=bool(config.stages.get("retrain", False)),
+        runs = _MODULES[config.method].run_stages(config, stages, retrain=config.get("retrain_stages", False),
                                                   keep_codes=True)
         train_s = time.perf_counter() - started
         last = len(runs) - 1

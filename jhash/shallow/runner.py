@@ -85,7 +85,8 @@ def train(config, workdir) -> dict:
         jax.block_until_ready(hasher.params)
         fit_s = time.perf_counter() - started
         if distributed.is_primary():
-            jio.savez(workdir / HASHER_FILE, **hasher_arrays(hasher), **({} if mean is None else {"feature_mean": mean}))
+            extra = {} if mean is None else {"feature_mean": mean}
+            jio.savez(workdir / HASHER_FILE, **hasher_arrays(hasher), **extra)
         timing = {"train_s": fit_s, "fit_s": fit_s, "train_s_this_call": fit_s, "train_s_complete": True}
         started = time.perf_counter()
         results = _score(config, workdir, data, hasher, mean, timing)
