@@ -87,12 +87,14 @@ def online_digest(method: str) -> dict:
     for s, r in enumerate(runs):
         maps.append(float(r["map"]))
         for k, v in r.items():
+            if "seconds" in k or k.endswith("_s"):
+                continue  # wall time differs run to run
             if isinstance(v, (np.ndarray, list)) or hasattr(v, "shape"):
                 arrays[f"{s}/{k}"] = np.asarray(v)
             elif isinstance(v, dict):
                 for kk, vv in v.items():
                     arrays[f"{s}/{k}/{kk}"] = np.asarray(vv)
-            elif isinstance(v, (int, float)) and not k.endswith("_s"):  # seconds differ run to run
+            elif isinstance(v, (int, float)) and "seconds" not in k and not k.endswith("_s"):  # wall time differs
                 arrays[f"{s}/{k}"] = np.asarray(v, np.float64)
     return {"digest": _hash_arrays(arrays), "map@all": maps[-1]}
 

@@ -110,10 +110,12 @@ def experiment_config(method: str, *, dataset: str, bits: int, cpu: bool = False
 
 def set_head(c: ml_collections.ConfigDict, head: str) -> None:
     """Puts the hash head ``head`` (:mod:`jhash.models.heads`) on ``c.model``; a head other than FC also gets
-    ``model.head_groups`` (4) and ``model.head_hidden`` (0: features / groups) for overriding. FC, the
-    models' default, leaves ``c.model`` as it was."""
-    if head != "fc":
-        c.model.update({"head": head, "head_groups": 4, "head_hidden": 0})
+    ``model.head_groups`` and ``model.head_hidden`` at their defaults (:class:`jhash.models.HeadOptions`:
+    4 groups, 0 = features / groups) for overriding. FC, the default head, leaves ``c.model`` as it was."""
+    from jhash.models.heads import HeadOptions
+
+    if head != HeadOptions.name:
+        c.model.update({"head": head, "head_groups": HeadOptions.groups, "head_hidden": HeadOptions.hidden})
 
 
 def method_config(method: str, *, dataset: str = "mnist"):

@@ -51,7 +51,7 @@ from jhash import metrics as jmetrics
 from jhash import quantization as jquant
 from jhash import data as jdata
 from jhash import distributed
-from jhash.models import apply_model, compute_dtype
+from jhash.models import apply_model, compute_dtype, hash_network
 from jhash.train.state import data_sharded, make_mesh, replicated
 
 
@@ -91,12 +91,13 @@ def encode(method, state, x, *, index=None, batch_size: int = 1024, mesh=None, w
         u, _ = apply_model(method.model, params, model_state, xb, train=False, dtype=dtype)
         return method.encode(u).astype(jnp.int8)
 
-    return _map_batches(codes_of, state, x, index, batch_size, mesh, method.model.bits, np.int8, workers)
+    return _map_batches(codes_of, state, x, index, batch_size, mesh, hash_network(method.model).outputs, np.int8,
+                        workers)
 
 
 def extract_features(method, state, x, *, index=None, batch_size: int = 1024, mesh=None) -> np.ndarray:
-    """The backbone's features before the hash layer (what :class:`jhash.models.MLP` and
-    :class:`~jhash.models.CNN` sow as ``'features'``), float32 (n, d), batched like :func:`encode`."""
+    """The backbone's features before the hash head (what :class:`jhash.models.HashNetwork` sows as
+    ``'features'``), float32 (n, d), batched like :func:`encode`."""
 
     def features_of(params, model_state, xb):
         _, sown = method.model.apply({"params": params, **model_state}, xb, train=False, mutable=["intermediates"])

@@ -37,7 +37,7 @@ import numpy as np
 from jhash import data as jdata
 from jhash import io as jio
 from jhash.evaluate import extract_features
-from jhash.models import get_model, init_model
+from jhash.models import get_model, init_model, pretrained
 from jhash.train.state import make_mesh
 
 
@@ -56,6 +56,7 @@ def from_model(model_config: dict, dataset, *, batch_size: int = 256, seed: int 
         raise ValueError(f"model_config must name the model ({{'name': 'resnet50', ...}}), got {model_config!r}")
     model = get_model(kwargs.pop("name"), bits=1, **kwargs)
     params, model_state = init_model(model, jax.random.PRNGKey(seed), jdata.to_float(dataset.x[:1]))
+    params, model_state = pretrained.load(model, params, model_state)
     return features_of(model, params, model_state, dataset.x, batch_size=batch_size, mesh=mesh)
 
 

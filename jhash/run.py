@@ -68,7 +68,7 @@ def restore_run(config, workdir, *, data=None, mesh=None):
     """
     data = data if data is not None else load_experiment_data(config, workdir)
     mesh = mesh or make_mesh(config.num_devices)
-    method = methods.get_method(config.method).build(config, train_labels=data.y_train)
+    method = methods.build(config, train_labels=data.y_train)
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=1, num_steps=1)  # the state's structure only
     sample = data.sample_x()
     abstract = jax.eval_shape(lambda: trainer.init_state(method, optimizer, config, sample))

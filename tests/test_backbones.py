@@ -6,14 +6,15 @@ a randomly initialised torchvision network saved to a .pth, converted, gives tor
 features to 1e-4 (skipped otherwise: torch is not a jhash dependency).
 """
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jhash.models import apply_model, get_model, init_model
-from jhash.models import backbones, convert
+from jhash.models import apply_model, get_backbone, get_model, init_model
+from jhash.models import backbones, convert, pretrained
 
 # Parameters of torchvision's models (its documentation's "num_params") minus ImageNet's
 # 1000-way classifier (in_features * 1000 + 1000), which the hash head replaces.
@@ -67,11 +68,11 @@ def _np_upsample2(img, axis):
 
 def test_grayscale_resize_and_normalisation_are_the_documented_input_transform():
     x = np.random.default_rng(1).random((2, 8, 8, 1)).astype(np.float32)
-    out = get_model("alexnet", bits=4, resize=16).bind({}).prepare(jnp.asarray(x))
+    out = get_backbone("alexnet", resize=16).bind({}).prepare(jnp.asarray(x))
     want = _np_upsample2(_np_upsample2(np.repeat(x, 3, axis=-1), 1), 2)
     want = (want - np.array(backbones.IMAGENET_MEAN)) / np.array(backbones.IMAGENET_STD)
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
-    raw = get_model("alexnet", bits=4, normalize=False).bind({}).prepare(jnp.asarray(x))
+    raw = get_backbone("alexnet", normalize=False).bind({}).prepare(jnp.asarray(x))
     np.testing.assert_array_equal(raw, np.repeat(x, 3, axis=-1))
 
 
@@ -117,9 +118,9 @@ def test_batch_norm_is_pytorchs():
     x = rng.standard_normal((4, 3, 3, 5)).astype(np.float32) * 2 + 1
     scale, bias = rng.random(5) + 0.5, rng.standard_normal(5)
     mean0, var0 = rng.standard_normal(5), rng.random(5) + 0.5
-    inits = tuple((lambda v: lambda key, shape, dtype: jnp.asarray(v, dtype))(v) for v in (scale, bias, mean0, var0))
-    bn = backbones.BatchNorm(5, inits)
-    variables = bn.init(jax.random.PRNGKey(0), jnp.asarray(x), train=False)
+    bn = backbones.BatchNorm(5)
+    variables = {"params": {"scale": jnp.asarray(scale, jnp.float32), "bias": jnp.asarray(bias, jnp.float32)},
+                 "batch_stats": {"mean": jnp.asarray(mean0, jnp.float32), "var": jnp.asarray(var0, jnp.float32)}}
     y_eval = bn.apply(variables, jnp.asarray(x), train=False)
     np.testing.assert_allclose(y_eval, (x - mean0) / np.sqrt(var0 + 1e-5) * scale + bias, rtol=1e-5, atol=1e-5)
     y_train, new = bn.apply(variables, jnp.asarray(x), train=True, mutable=["batch_stats"])
@@ -165,13 +166,18 @@ def _resnet18_state_dict(rng):
     return {k: value(k, s) for k, s in sd.items()}
 
 
-def test_converted_npz_state_dict_initialises_the_model(tmp_path):
+def test_converted_npz_state_dict_is_loaded_into_the_initialised_model(tmp_path):
     sd = _resnet18_state_dict(np.random.default_rng(0))
     np.savez(tmp_path / "sd.npz", **sd)
     meta = convert.convert_file(tmp_path / "sd.npz", tmp_path / "w.npz", arch="resnet18")
     assert meta["arch"] == "resnet18" and meta["parameters"] == TORCHVISION_PARAMS["resnet18"]
     model = get_model("resnet18", bits=4, weights=str(tmp_path / "w.npz"))
-    params, state = init_model(model, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+    random_params, random_state = init_model(model, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+    # initialising never reads the file: the same values as without it
+    plain, _ = init_model(get_model("resnet18", bits=4), jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, random_params, plain)
+    params, state = pretrained.load(model, random_params, random_state)
+    np.testing.assert_array_equal(params["HashHead_0"]["hash"]["kernel"], random_params["HashHead_0"]["hash"]["kernel"])
     k = np.asarray(params["layer2_0"]["conv1"]["kernel"])  # HWIO from torch's OIHW
     np.testing.assert_array_equal(k[1, 2, 5, 7], sd["layer2.0.conv1.weight"][7, 5, 1, 2])
     np.testing.assert_array_equal(params["layer3_0"]["downsample_1"]["scale"], sd["layer3.0.downsample.1.weight"])
@@ -213,9 +219,10 @@ def test_converter_refuses_foreign_and_mismatched_files(tmp_path):
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
     np.savez(tmp_path / "w.npz", **{convert.META_KEY: np.array(json.dumps({"format": convert.FORMAT, "arch": "vgg16"}))})
+    model = get_model("resnet18", bits=4, weights=str(tmp_path / "w.npz"))
+    params, state = init_model(model, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
     with pytest.raises(ValueError, match="holds 'vgg16' weights, not 'resnet18'"):
-        init_model(get_model("resnet18", bits=4, weights=str(tmp_path / "w.npz")), jax.random.PRNGKey(0),
-                   jnp.zeros((1, 32, 32, 3)))
+        pretrained.load(model, params, state)
 
 
 # --------------------------------------------------------------------------- against torchvision
@@ -256,7 +263,7 @@ def test_converted_torchvision_network_gives_its_features(tmp_path, arch, size, 
     want = _torch_features(arch, tm, torch.from_numpy(normalized.transpose(0, 3, 1, 2).astype(np.float32)))
 
     model = get_model(arch, bits=8, weights=str(tmp_path / "w.npz"))
-    params, state = init_model(model, jax.random.PRNGKey(0), jnp.asarray(x[:1]))
+    params, state = pretrained.load(model, *init_model(model, jax.random.PRNGKey(0), jnp.asarray(x[:1])))
     _, sown = model.apply({"params": params, **state}, jnp.asarray(x), train=False, mutable=["intermediates"])
     (got,) = jax.tree_util.tree_leaves(sown["intermediates"])
     scale = max(1.0, float(np.abs(want).max()))
@@ -281,3 +288,64 @@ def test_pth_reader_without_torch_reads_what_torch_saves(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="no single \\*/data.pkl"):
         convert.read_pth(tmp_path / "x.npz")
+
+
+# --------------------------------------------------------------------------- a run from a weights file
+
+
+@pytest.mark.slow
+def test_run_from_a_weights_file_records_its_digest_evaluates_without_it_and_refuses_a_changed_one(tmp_path):
+    """GreedyHash (its network sits under ``backbone`` in a CodeClassifier: loading finds it there, or fails)
+    with a ResNet-18 from a file."""
+    from jhash import cli
+    from jhash.config import apply_overrides, load_config
+    from jhash.train import train
+
+    np.savez(tmp_path / "sd.npz", **_resnet18_state_dict(np.random.default_rng(0)))
+    weights = tmp_path / "w.npz"
+    convert.convert_file(tmp_path / "sd.npz", weights, arch="resnet18")
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 3
+    images = (rng.random((300, 8, 8, 1)) * 0.5 + labels[:, None, None, None] / 4).astype(np.float32)
+    np.savez(tmp_path / "images.npz", x=images, y=labels)
+    c = load_config(str(pathlib.Path(__file__).resolve().parents[1] / "experiments/configs/greedyhash.py")
+                    + ":dataset=digits,bits=8")
+    c = apply_overrides(c, [f"dataset={tmp_path / 'images.npz'}", "protocol=custom:n_query=50,n_train=200",
+                            "num_epochs=1", "batch_size=40", "checkpoint_every=2", "log_every=1", "progress=false",
+                            "num_devices=1"])
+    c.model = {"name": "resnet18", "weights": str(weights)}
+    run = tmp_path / "run"
+
+    def stop(step, _):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(c, run, on_step=stop)
+    assert json.loads((run / "manifest.json").read_text())["pretrained"] == [
+        {"path": str(weights), "arch": "resnet18", "sha256": convert.file_sha256(weights)}]
+    weights.rename(tmp_path / "moved.npz")  # jhash eval restores the checkpoint: no file needed
+    assert cli.main(["eval", "--workdir", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["map@all"] > 0
+
+    np.savez(tmp_path / "sd2.npz", **_resnet18_state_dict(np.random.default_rng(1)))
+    convert.convert_file(tmp_path / "sd2.npz", weights, arch="resnet18")  # another file at the same path
+    with pytest.raises(ValueError, match="weights file .*w.npz changed since the run started"):
+        train(c, run)
+
+
+def test_resume_checks_the_digest_of_a_weights_file_that_is_there(tmp_path):
+    np.savez(tmp_path / "sd.npz", **_resnet18_state_dict(np.random.default_rng(0)))
+    convert.convert_file(tmp_path / "sd.npz", tmp_path / "w.npz", arch="resnet18")
+    model = get_model("resnet18", bits=4, weights=str(tmp_path / "w.npz"))
+    recorded = pretrained.record(model)
+    assert recorded == [{"path": str(tmp_path / "w.npz"), "arch": "resnet18",
+                         "sha256": convert.file_sha256(tmp_path / "w.npz")}]
+    assert pretrained.check_unchanged(model, recorded) == recorded
+    assert pretrained.check_unchanged(model, None) == []  # a run recorded before digests: nothing to check
+    (tmp_path / "w.npz").write_bytes(b"changed")
+    with pytest.raises(ValueError, match="changed since the run started"):
+        pretrained.check_unchanged(model, recorded)
+    (tmp_path / "w.npz").unlink()  # a missing file is fine: the checkpoint holds the parameters
+    assert pretrained.check_unchanged(model, recorded) == recorded
+    assert pretrained.record(get_model("resnet18", bits=4)) == []

@@ -14,7 +14,7 @@ import pytest
 from jhash import codes as jcodes
 from jhash.config import apply_overrides, experiment_config, method_config
 from jhash.methods import get_method
-from jhash.methods.base import Method, regularized
+from jhash.methods.base import Method, Schedule, regularized
 from jhash.models import (CodeClassifier, DivideEncodeHead, GroupedHead, WeightedBitsHead, apply_model, bit_weights,
                           get_model, init_model, make_head, truncate_codes, weighted_hamming_distance)
 from jhash.models.heads import ninh_threshold, top_bits
@@ -222,7 +222,7 @@ def test_config_argument_selects_the_head():
 def _toy_method(bits=6):
     def loss(u, batch, state, *, step, key):
         value = jnp.mean((u - 0.3) ** 2)
-        return value, (state, {"loss": value})
+        return value, {"loss": value}
 
     return Method(name="toy", model=get_model("mlp", bits=bits, hidden=(4,)), loss=loss)
 
@@ -237,7 +237,7 @@ def test_regularized_loss_equals_numpy_formula(on):
     rng = np.random.default_rng(0)
     u = rng.normal(size=(9, 6)).astype(np.float32)
     method = regularized(_toy_method(), _reg_config(balance=0.7, decorrelation=2.5, on=on))
-    value, (_, metrics) = jax.jit(lambda v: method.loss(v, {}, {}, step=0, key=None))(jnp.asarray(u))
+    value, metrics = jax.jit(lambda v: method.loss(v, {}, {}, step=0, key=None))(jnp.asarray(u))
     t = {"tanh": np.tanh, "identity": lambda x: x, "sign_ste": lambda x: np.where(x >= 0, 1.0, -1.0)}[on](
         u.astype(np.float64))
     n, q = t.shape
@@ -269,12 +269,13 @@ def test_regularizers_off_return_the_method_itself_and_bad_weights_fail():
 
 
 def test_regularizer_reads_u_of_a_dict_output():
-    method = get_method("greedyhash").build(_reg_config(balance=1.0), train_labels=np.arange(8) % 3)
+    config = _reg_config(balance=1.0)
+    method = get_method("greedyhash").build(config, train_labels=np.arange(8) % 3, schedule=Schedule.of(config, 8))
     reg = regularized(method, _reg_config(balance=1.0))
     u = jnp.asarray(np.random.default_rng(0).normal(size=(8, 6)), jnp.float32)
     out = {"u": u, "logits": jnp.zeros((8, 3))}
     batch = {"y": jnp.asarray(np.arange(8) % 3), "index": jnp.arange(8)}
-    _, (_, metrics) = reg.loss(out, batch, reg.init_state(), step=0, key=jax.random.PRNGKey(0))
+    _, metrics = reg.loss(out, batch, reg.init_state(), step=0, key=jax.random.PRNGKey(0))
     expected = np.mean(np.tanh(np.asarray(u, np.float64)).mean(axis=0) ** 2)
     np.testing.assert_allclose(float(metrics["balance_penalty"]), expected, rtol=1e-5)
 

@@ -60,9 +60,9 @@ def test_unknown_or_bad_hyperparameters_are_clear_errors(tmp_path):
     c = method_config("dch")
     c.dch.gama = 3.0  # a config file with a typo
     with pytest.raises(ValueError, match=r"config.dch has unknown key\(s\) \['gama'\]"):
-        methods.get_method("dch").build(c, train_labels=np.zeros(10, np.int32))
+        methods.build(c, train_labels=np.zeros(10, np.int32))
     with pytest.raises(ValueError, match="talr.objective must be one of"):
-        methods.get_method("talr").build(method_config("talr", "talr.objective=map"), train_labels=np.zeros(10, np.int32))
+        methods.build(method_config("talr", "talr.objective=map"), train_labels=np.zeros(10, np.int32))
 
 
 def test_a_diverging_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):

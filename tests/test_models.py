@@ -76,13 +76,15 @@ def test_code_classifier_reads_the_binary_codes():
     import jax.numpy as jnp
     import numpy as np
 
-    from jhash.models import CodeClassifier, get_model, init_model, apply_model
+    from jhash.models import CodeClassifier, apply_model, get_model, hash_network, init_model
 
     model = CodeClassifier(get_model("mlp", bits=6, hidden=(8,)), num_classes=3, on="sign_ste", use_bias=False)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
     params, state = init_model(model, jax.random.PRNGKey(0), x)
     out, _ = apply_model(model, params, state, x, train=False)
-    assert model.bits == 6 and out["u"].shape == (5, 6) and out["logits"].shape == (5, 3)
+    assert hash_network(model).outputs == 6 and out["u"].shape == (5, 6) and out["logits"].shape == (5, 3)
+    # the parameter tree of checkpoints written before HashNetwork existed
+    assert set(params) == {"backbone", "classifier"} and set(params["backbone"]) == {"dense0", "HashHead_0"}
     w = np.asarray(params["classifier"]["kernel"])
     b = np.where(np.asarray(out["u"]) >= 0, 1.0, -1.0)
     np.testing.assert_allclose(out["logits"], b @ w, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jhash.config import experiment_config, load_config
-from jhash.methods.base import hyperparameters
+from jhash.methods.base import hyperparameters, objective
 from jhash.losses import mutual_information
 from jhash.methods.adsh import rescaled_similarity
 from jhash.online import class_stages, dihn, load_stage_data, mihash, stage_map
@@ -220,7 +220,8 @@ def test_dihn_code_update_matches_the_authors_dcc_loop_and_keeps_old_codes():
     idx = np.arange(4, 8)
     out = jnp.asarray(rng.normal(size=(bs, q)), jnp.float32)
     batch = {"y": jnp.asarray(labels[idx]), "index": jnp.asarray(idx, jnp.int32)}
-    value, (new_state, _) = method.loss(out, batch, state, step=jnp.int32(n // bs - 1), key=jax.random.PRNGKey(0))
+    # the trainer's composition: the loss, then the bank U and the V-step closing the outer iteration
+    value, (new_state, _) = objective(method)(out, batch, state, step=jnp.int32(n // bs - 1), key=jax.random.PRNGKey(0))
     # the loss before the update: (||u V^T - q S||^2 + gamma ||V_idx - u||^2 + mu sum_i (u_i^T 1)^2) / (n bs)
     u = np.tanh(np.asarray(out, np.float64))
     s_batch = np.asarray(rescaled_similarity(jnp.asarray(labels[idx]), jnp.asarray(labels)), np.float64)

@@ -56,7 +56,7 @@ def _step_setup(job: str, dtype: str, shape, batch: int):
     n = 4 * batch
     x = rng.random((n, *shape), dtype=np.float32)
     y = rng.integers(0, 10, n).astype(np.int32)
-    method = methods.get_method(c.method).build(c, train_labels=y)
+    method = methods.build(c, train_labels=y)
     mesh = make_mesh(1)
     state, step_fn = training_setup(method, c, mesh, x[:1], steps_per_epoch=4, num_steps=10 ** 6)
     batches = [jax.device_put({"x": x[i * batch:(i + 1) * batch], "y": y[i * batch:(i + 1) * batch],
@@ -113,7 +113,7 @@ def evaluation(quick: bool) -> list[str]:
     images = rng.integers(0, 256, (n_db, 28, 28, 1), dtype=np.uint8)
     for dt in ("float32", "bfloat16"):
         c = _config("cnn-28px", dt, 128)
-        method = methods.get_method("dpsh").build(c, train_labels=np.zeros(8, np.int32))
+        method = methods.build(c, train_labels=np.zeros(8, np.int32))
         state = init_state(method, make_optimizer(c.optimizer, steps_per_epoch=1, num_steps=1), c,
                            images[:1].astype(np.float32) / 255)
         enc = dict(batch_size=1024, mesh=make_mesh(1), workers=0, dtype=compute_dtype(dt))

@@ -148,7 +148,7 @@ def resnet_step_rate(size: int, steps: int = 3) -> float:
     c.dpsh = methods.get_method("dpsh").defaults()
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 1000).astype(np.int32)
-    method = methods.get_method("dpsh").build(c, train_labels=labels)
+    method = methods.build(c, train_labels=labels)
     mesh = make_mesh(1)
     x = rng.random((batch, size, size, 3), dtype=np.float32)
     state, step = training_setup(method, c, mesh, x[:1], steps_per_epoch=10, num_steps=100)

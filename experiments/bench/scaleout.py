@@ -105,7 +105,7 @@ def _time_child(job: str, deterministic: bool, steps: int, dtype: str = "float32
     rng = np.random.default_rng(0)
     x = rng.random((n_train, *shape), dtype=np.float32)
     y = rng.integers(0, 10, n_train).astype(np.int32)
-    method = methods.get_method(c.method).build(c, train_labels=y)
+    method = methods.build(c, train_labels=y)
     mesh = make_mesh(0)
     state, step_fn = training_setup(method, c, mesh, x[:1], steps_per_epoch=n_train // c.batch_size,
                                     num_steps=steps + 3)

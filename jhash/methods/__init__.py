@@ -1,15 +1,15 @@
 """One small module per published method, composed from losses, discretizers and models.
 
-A method module ``jhash/methods/<name>.py`` defines ``build(config, *, train_labels) -> Method``
+A method module ``jhash/methods/<name>.py`` defines ``build(config, *, train_labels, schedule) -> Method``
 and ``defaults() -> dict`` (its paper's hyperparameters, found in ``config.<name>``).
-Methods are chosen by name with :func:`get_method`.
+Methods are chosen by name with :func:`get_method` and built with :func:`build`.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from jhash.methods.base import Method
+from jhash.methods.base import Method, Schedule
 
 
 def available() -> list[str]:
@@ -26,4 +26,12 @@ def get_method(name: str):
     return importlib.import_module(f"jhash.methods.{name}")
 
 
-__all__ = ["Method", "available", "get_method"]
+def build(config, *, train_labels, schedule: Schedule | None = None) -> Method:
+    """The method ``config.method`` built for a training set with labels ``train_labels``; ``schedule``
+    defaults to :meth:`Schedule.of` the config and the training-set size (what the trainer passes)."""
+    if schedule is None:
+        schedule = Schedule.of(config, len(train_labels))
+    return get_method(config.method).build(config, train_labels=train_labels, schedule=schedule)
+
+
+__all__ = ["Method", "Schedule", "available", "build", "get_method"]

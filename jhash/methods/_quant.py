@@ -1,10 +1,14 @@
-"""Pieces shared by the quantization methods (DQN, DEPQ, DSQ, SPDAQ): the backbone with ``dim``
-real outputs and the bits accounting (M codebooks of K codewords, M log2 K = bits)."""
+"""Pieces shared by the quantization methods (DQN, DEPQ, DSQ, SPDAQ): the network with ``dim``
+real outputs and the bits accounting (M codebooks of K codewords, M log2 K = bits).
+
+For these methods ``config.bits`` is the length of the quantized code (M log2 K), not the
+width of the network's output: the network outputs the ``dim``-unit embedding that gets
+quantized (:class:`jhash.models.HashNetwork`'s ``outputs``)."""
 from __future__ import annotations
 
 import flax.linen as nn
 
-from jhash.models import get_model
+from jhash.methods.base import build_model
 from jhash.quantization import num_codebooks
 
 
@@ -20,11 +24,10 @@ def codebook_layout(config, hp) -> tuple[int, int, int]:
     return m, k, dim
 
 
-def build_backbone(config, dim: int, **extra) -> nn.Module:
-    """The config's network (``config.model``) with ``dim`` real outputs (the embedding that gets quantized)."""
-    kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    kwargs.update(extra)
-    return get_model(config.model.name, bits=dim, **kwargs)
+def build_backbone(config, dim: int, **model) -> nn.Module:
+    """The config's network (``config.model``, entries of ``model`` overriding it) with ``dim`` real
+    outputs (the embedding that gets quantized)."""
+    return build_model(config, outputs=dim, **model)
 
 
 def check_product(dim: int, m: int, name: str):

@@ -54,7 +54,7 @@ import numpy as np
 
 from jhash.codes import sign
 from jhash.losses import pairwise_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, build_model, hyperparameters
 from jhash.solvers import adsh_update_v
 
 
@@ -104,20 +104,24 @@ def rescaled_similarity(labels_a, labels_b):
     return s * (1.0 + r) - r
 
 
-def sample_schedule(name: str, config, n: int, num_samples: int, inner_epochs: int, *, sort: bool = False):
-    """ADSH's schedule (also SPDAQ's): outer iteration ``t`` draws m = min(num_samples, n) training
-    items Omega_t from ``(config.seed, t)`` and trains ``inner_epochs`` epochs over them, each epoch
-    in its own seeded order; a pure function of the step, so a resumed run sees the same batches.
+def sample_schedule(name: str, config, schedule, num_samples: int, inner_epochs: int, outer_iterations: int = 0, *,
+                    budget_items: int | None = None, sort: bool = False):
+    """ADSH's schedule (also SPDAQ's): outer iteration ``t`` draws m = min(num_samples, n) of the n
+    training items, Omega_t, from ``(config.seed, t)`` and trains ``inner_epochs`` epochs over them,
+    each epoch in its own seeded order; a pure function of the step, so a resumed run sees the
+    same batches. The step counts are the run's :meth:`~jhash.methods.base.Schedule.outer_loop`
+    (``outer_iterations``, 0: as many as give ``num_epochs`` passes over ``budget_items``).
 
-    Returns ``(m, steps_per_outer, omega_of, batches)``: ``omega_of(t)`` (traceable; sorted with
-    ``sort``) gives Omega_t, ``batches(step)`` the positions of the step's batch (host side).
+    Returns ``(loop, omega_of, batches)``: ``loop`` the :class:`~jhash.methods.base.OuterLoop`,
+    ``omega_of(t)`` (traceable; sorted with ``sort``) gives Omega_t, ``batches(step)`` the
+    positions of the step's batch (host side).
     """
-    bs = config.batch_size
+    bs, n = schedule.batch_size, schedule.n_train
     m = int(min(num_samples, n))
     if m < bs:
         raise ValueError(f"{name}.num_samples ({m}) must be at least config.batch_size ({bs})")
-    steps_per_epoch = m // bs
-    steps_per_outer = int(inner_epochs) * steps_per_epoch
+    loop = schedule.outer_loop(m, inner_epochs, outer_iterations, budget_items)
+    steps_per_epoch, steps_per_outer = loop.steps_per_epoch, loop.steps_per_outer
     sample_key = jax.random.PRNGKey(config.seed)
 
     @jax.jit
@@ -136,21 +140,23 @@ def sample_schedule(name: str, config, n: int, num_samples: int, inner_epochs: i
         order = np.random.default_rng([config.seed, t, epoch]).permutation(m)
         return host_omega(t)[order[b * bs:(b + 1) * bs]]
 
-    return m, steps_per_outer, omega_of, batches
+    return loop, omega_of, batches
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = {**hyperparameters(config, "adsh", defaults()), "database": _database_mode(config)}
     n = len(train_labels)
     q = config.bits
-    m, steps_per_outer, omega_of, batches = sample_schedule("adsh", config, n, hp["num_samples"], hp["inner_epochs"])
+    loop, omega_of, batches = sample_schedule("adsh", config, schedule, hp["num_samples"], hp["inner_epochs"],
+                                              hp["outer_iterations"], budget_items=_budget_items(config, n))
+    steps_per_outer = loop.steps_per_outer
     labels = jnp.asarray(train_labels)
 
     def init_state():
         return {"v": jnp.zeros((n, q), jnp.float32), "u": jnp.zeros((n, q), jnp.float32), "labels": labels}
 
-    def update_v(state, t):
-        omega = omega_of(t)
+    def update_v(state, *, step, key):
+        omega = omega_of(step // steps_per_outer)
         s = rescaled_similarity(state["labels"][omega], state["labels"])
         v = adsh_update_v(state["v"], state["u"][omega], s, omega, gamma=hp["gamma"], use_sign_u=hp["use_sign_u"])
         return {**state, "v": v}
@@ -162,13 +168,11 @@ def build(config, *, train_labels) -> Method:
         pairs = jnp.sum(jnp.square(u @ state["v"].T - q * s))
         quant = hp["gamma"] * jnp.sum(jnp.square(state["v"][idx] - u))
         value = (pairs + quant) / (n * u.shape[0])
-        state = {**state, "u": state["u"].at[idx].set(jax.lax.stop_gradient(u))}
-        last_of_outer = (step + 1) % steps_per_outer == 0  # the V-step closes each outer iteration
-        state = jax.lax.cond(last_of_outer, update_v, lambda st, t: st, state, step // steps_per_outer)
-        return value, (state, {"pairs": pairs / (n * u.shape[0]), "quantization": quant / (n * u.shape[0])})
+        return value, {"pairs": pairs / (n * u.shape[0]), "quantization": quant / (n * u.shape[0])}
 
-    budget = _budget_items(config, n)
-    outer = int(hp["outer_iterations"]) or max(1, -(-config.num_epochs * budget // (int(hp["inner_epochs"]) * m)))
-    return Method(name="adsh", model=build_model(config), loss=loss, init_state=init_state, batches=batches,
-                  num_steps=outer * steps_per_outer,
+    # after the loss: the bank U of the sample's outputs, then the V-step closing each outer iteration
+    bank = MemoryBank("u", of=jnp.tanh, after_loss=True)
+    v_step = DiscreteStep(update_v, when=lambda step: (step + 1) % steps_per_outer == 0, after_loss=True)
+    return Method(name="adsh", model=build_model(config), loss=loss, init_state=init_state, banks=(bank,),
+                  discrete_step=v_step, batches=batches, num_steps=loop.num_steps,
                   database_codes=lambda state: sign(state["v"]), sharded_state=("v", "u"))

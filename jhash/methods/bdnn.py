@@ -29,14 +29,14 @@ import jax.numpy as jnp
 
 from jhash.codes import sign
 from jhash.losses import bit_decorrelation_penalty, inner_product_loss, pairwise_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import MemoryBank, Method, build_model, hyperparameters
 
 
 def defaults() -> dict:
     return {"binary": 5e-2, "independence": 1e-2, "balance": 0.5e-6, "similarity": 1e-2}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "bdnn", defaults())
     n_train, q = len(train_labels), config.bits
 
@@ -56,7 +56,8 @@ def build(config, *, train_labels) -> Method:
             "balance": hp["balance"] * n_train / 2 * jnp.sum(jnp.square(jnp.mean(h, axis=0))),
             "similarity": hp["similarity"] * n_train / (2 * m ** 2) * inner_product_loss(h, h, s) / q ** 2,
         }
-        state = {"codes": state["codes"].at[idx].set(current)}  # the B-step for the items of this batch
-        return sum(terms.values()), (state, terms)
+        return sum(terms.values()), terms
 
-    return Method(name="bdnn", model=build_model(config), loss=loss, init_state=init_state)
+    # the B-step for the items of the batch, after the loss (which ties h to their earlier codes)
+    codes = MemoryBank("codes", of=lambda h: sign(h).astype(h.dtype), after_loss=True)
+    return Method(name="bdnn", model=build_model(config), loss=loss, init_state=init_state, banks=(codes,))

@@ -3,8 +3,8 @@ representation learning", AAAI 2014.
 
 A two-stage method, the two-step deep baseline of the literature.
 
-Stage 1 (once, inside the jitted training step at step 0, a ``lax.cond``): approximate hash
-codes H of the n training items,
+Stage 1 (once, in the method's ``init_state``, compiled by itself before training):
+approximate hash codes H of the n training items,
 
     min_H ||S - H H^T / q||_F^2,   S_ij = +1 similar, -1 dissimilar,                       (1)
 
@@ -34,8 +34,7 @@ import optax
 
 from jhash.codes import sign
 from jhash.losses import classification_loss, num_classes_of, pairwise_similarity
-from jhash.methods.base import Method, hyperparameters
-from jhash.models import get_model
+from jhash.methods.base import Method, build_model, hyperparameters
 from jhash.solvers.cnnh import cnnh_codes
 
 
@@ -43,28 +42,24 @@ def defaults() -> dict:
     return {"sweeps": 3, "class_outputs": False, "seed": 0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "cnnh", defaults())
     n, q = len(train_labels), config.bits
     labels = jnp.asarray(train_labels)
     extra = num_classes_of(labels) if hp["class_outputs"] else 0
     if extra and labels.ndim != 1:
         raise ValueError("cnnh.class_outputs (CNNH+) needs class ids (n,) as labels, not multi-hot")
-    kwargs = {k: v for k, v in config.model.items() if k != "name"}
-    model = get_model(config.model.name, bits=q + extra, **kwargs)   # q hash outputs, then CNNH+'s class outputs
+    model = build_model(config, outputs=q + extra)   # q hash outputs, then CNNH+'s class outputs
     key = jax.random.PRNGKey(hp["seed"])
 
-    def init_state():
-        return {"codes": jnp.zeros((n, q), jnp.float32), "objective": jnp.zeros((int(hp["sweeps"]),), jnp.float32)}
-
-    def stage1(state):
+    @jax.jit
+    def stage1():
         s = 2.0 * pairwise_similarity(labels, labels) - 1.0
         codes, _, history = cnnh_codes(s, bits=q, key=key, sweeps=int(hp["sweeps"]))
         return {"codes": codes, "objective": history / (n * n)}
 
     def loss(out, batch, state, *, step, key):
         del key
-        state = jax.lax.cond(step == 0, stage1, lambda st: st, state)
         target = state["codes"][batch["index"]]
         u = out[:, :q]
         hashing = jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(u, (target > 0).astype(u.dtype)), axis=1))
@@ -73,6 +68,6 @@ def build(config, *, train_labels) -> Method:
         if extra:
             metrics["class"] = classification_loss(out[:, q:], batch["y"])
             value = value + metrics["class"]
-        return value, (state, metrics)
+        return value, metrics
 
-    return Method(name="cnnh", model=model, loss=loss, init_state=init_state, encode=lambda out: sign(out[..., :q]))
+    return Method(name="cnnh", model=model, loss=loss, init_state=stage1, encode=lambda out: sign(out[..., :q]))

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from jhash.codes import sign
 from jhash.losses import bit_balance_penalty, label_matrix
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, build_model, hyperparameters
 from jhash.shallow.common import anchor_graph, kmeans
 from jhash.solvers import ridge_regression, sdh_dcc
 
@@ -46,14 +46,14 @@ def defaults() -> dict:
             "kmeans_iters": 10, "dcc_sweeps": 3, "update_every_epochs": 1, "seed": 0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dagh", defaults())
     n_train, q = len(train_labels), config.bits
     m = int(min(hp["anchors"], n_train))
     s = int(hp["nearest"])
     if not 1 <= s <= m:
         raise ValueError(f"dagh.nearest must be in [1, anchors={m}], got {s}")
-    period = max(1, int(hp["update_every_epochs"]) * (n_train // config.batch_size))
+    period = schedule.every_epochs(hp["update_every_epochs"])
     y_all = label_matrix(train_labels)
 
     def init_state():
@@ -61,7 +61,7 @@ def build(config, *, train_labels) -> Method:
         return {"codes": codes, "memory": jnp.zeros((n_train, q), jnp.float32),
                 "z": jnp.zeros((n_train, m), jnp.float32), "smoothed_codes": jnp.zeros((m, q), jnp.float32)}
 
-    def b_step(state, key):
+    def b_step(state, *, step, key):
         f = state["memory"]
         anchors = kmeans(f, key, k=m, iters=int(hp["kmeans_iters"]))[0]
         z, _ = anchor_graph(f, anchors, s)
@@ -74,14 +74,15 @@ def build(config, *, train_labels) -> Method:
     def loss(u, batch, state, *, step, key):
         f = jnp.tanh(u)
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(f))}
-        state = jax.lax.cond(step % period == 0, b_step, lambda st, k: st, state, key)
         b = state["codes"][idx]
         graph_smoothed = state["z"][idx] @ state["smoothed_codes"]  # (A B)_I
         n = f.shape[0]
         fit = jnp.sum(jnp.square(b - f)) / n
         graph = hp["graph"] * jnp.sum(f * jax.lax.stop_gradient(b - graph_smoothed)) / n
         balance = 0.5 * hp["balance"] * bit_balance_penalty(f)
-        return fit + graph + balance, (state, {"fit": fit, "graph": graph, "balance": balance})
+        return fit + graph + balance, {"fit": fit, "graph": graph, "balance": balance}
 
-    return Method(name="dagh", model=build_model(config), loss=loss, init_state=init_state)
+    # before the loss: the memory of F with the batch's outputs, then the B-step (also at the first step)
+    return Method(name="dagh", model=build_model(config), loss=loss, init_state=init_state,
+                  banks=(MemoryBank("memory", of=jnp.tanh),),
+                  discrete_step=DiscreteStep(b_step, when=lambda step: step % period == 0))

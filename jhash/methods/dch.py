@@ -25,7 +25,7 @@ def defaults() -> dict:
     return {"gamma": 20.0, "quantization": 0.1, "positive_weight": "balanced"}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dch", defaults())
     if hp["gamma"] <= 0:
         raise ValueError(f"dch.gamma must be > 0, got {hp['gamma']}")
@@ -36,6 +36,6 @@ def build(config, *, train_labels) -> Method:
         off_diagonal = 1.0 - jnp.eye(z.shape[0], dtype=z.dtype)
         pairs = cauchy_cross_entropy(z, z, s, gamma=hp["gamma"], positive_weight=hp["positive_weight"], mask=off_diagonal)
         quant = hp["quantization"] * cauchy_quantization(z, gamma=hp["gamma"]) / z.shape[0]
-        return pairs + quant, (state, {"pairs": pairs, "quantization": quant})
+        return pairs + quant, {"pairs": pairs, "quantization": quant}
 
     return Method(name="dch", model=build_model(config), loss=loss)

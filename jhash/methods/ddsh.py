@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from jhash.codes import sign
 from jhash.methods.adsh import rescaled_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, build_model, hyperparameters
 from jhash.solvers import bqp_bitwise
 
 
@@ -41,11 +41,11 @@ def defaults() -> dict:
             "residual": "others", "restarts": 2, "sweeps": 1, "seed": 0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "ddsh", defaults())
     n, q = len(train_labels), config.bits
     m = int(min(hp["num_samples"], n // 2))  # the network learns from the points outside the sample
-    period = max(1, int(hp["update_every_epochs"]) * (n // config.batch_size))
+    period = schedule.every_epochs(hp["update_every_epochs"])
     labels = jnp.asarray(train_labels)
     base_key = jax.random.PRNGKey(hp["seed"])
 
@@ -58,8 +58,8 @@ def build(config, *, train_labels) -> Method:
                 "in_omega": jnp.zeros((n,), jnp.float32).at[omega].set(1.0),
                 "codes_omega": sign(jax.random.normal(jax.random.fold_in(base_key, 2 ** 31 - 1), (m, q))).astype(jnp.float32)}
 
-    def b_step(state, key, t):
-        omega = omega_of(t)
+    def b_step(state, *, step, key):
+        omega = omega_of(step // period)
         b = sign(state["memory"]).astype(jnp.float32)  # B_Gamma from the network; B_Omega starts from it too
         s = rescaled_similarity(labels, labels[omega])   # (n, m)
         b = bqp_bitwise(b, s, omega, key=key, sweeps=int(hp["sweeps"]), method=hp["solver"],
@@ -70,13 +70,14 @@ def build(config, *, train_labels) -> Method:
     def loss(out, batch, state, *, step, key):
         u = jnp.tanh(out)
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(u))}
-        update = (step > 0) & (step % period == 0)  # the first period trains against the initial random B_Omega
-        state = jax.lax.cond(update, b_step, lambda st, k, t: st, state, key, step // period)
         s = rescaled_similarity(batch["y"], labels[state["omega"]])  # (batch, m)
         outside = 1.0 - state["in_omega"][idx]
         residual = jnp.square(u @ state["codes_omega"].T - q * s)
         value = jnp.sum(outside[:, None] * residual) / (jnp.maximum(jnp.sum(outside), 1.0) * m)
-        return value, (state, {"pairs": value})
+        return value, {"pairs": value}
 
-    return Method(name="ddsh", model=build_model(config), loss=loss, init_state=init_state)
+    # before the loss: the memory of the batch's outputs, then the B-step; the first period trains against
+    # the initial random B_Omega
+    b = DiscreteStep(b_step, when=lambda step: (step > 0) & (step % period == 0))
+    return Method(name="ddsh", model=build_model(config), loss=loss, init_state=init_state,
+                  banks=(MemoryBank("memory", of=jnp.tanh),), discrete_step=b)

@@ -53,14 +53,10 @@ class SoftHardPQ(nn.Module):
     Returns ``{'z', 'probs' (n, M, K), 'codes' (n, M), 'soft', 'hard' (n, dim), 'logits_soft',
     'logits_hard', 'centers' (classes, dim)}``."""
 
-    backbone: nn.Module
+    backbone: nn.Module  # a jhash.models.HashNetwork with dim outputs
     num_books: int
     codebook_size: int
     num_classes: int
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -99,7 +95,7 @@ def gini_loss(probs):
     return jnp.mean(gini_impurity(probs)) - gini_impurity(jnp.mean(probs, axis=0))
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "depq", defaults())
     m, k, dim = codebook_layout(config, hp)
     check_product(dim, m, "depq")
@@ -117,7 +113,7 @@ def build(config, *, train_labels) -> Method:
         jcl = joint_central_loss(out["soft"], out["hard"], out["centers"], y)
         gini = gini_loss(out["probs"])
         value = ce + hp["lambda_jcl"] * jcl + hp["lambda_gini"] * gini
-        return value, (state, {"classification": ce, "jcl": jcl, "gini": gini})
+        return value, {"classification": ce, "jcl": jcl, "gini": gini}
 
     quantizer = Quantizer(codebooks=lambda params, state: params["codebooks"],
                           encode=lambda out, cb: (out["soft"], out["codes"]), kind="product", metric="l2")

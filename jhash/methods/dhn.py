@@ -25,7 +25,7 @@ def defaults() -> dict:
     return {"scale": 1.0, "quantization": 0.1, "positive_weight": "balanced"}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dhn", defaults())
 
     def loss(u, batch, state, *, step, key):
@@ -35,6 +35,6 @@ def build(config, *, train_labels) -> Method:
         pairs = weighted_pairwise_likelihood(z, z, s, scale=hp["scale"], positive_weight=hp["positive_weight"],
                                              mask=off_diagonal)
         quant = hp["quantization"] * log_cosh_quantization(z) / z.size
-        return pairs + quant, (state, {"pairs": pairs, "quantization": quant})
+        return pairs + quant, {"pairs": pairs, "quantization": quant}
 
     return Method(name="dhn", model=build_model(config), loss=loss)

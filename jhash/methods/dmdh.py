@@ -36,7 +36,7 @@ def defaults() -> dict:
     return {"lambda0": 0.1, "gamma": 0.005, "power": 0.5, "step_size": 200}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dmdh", defaults())
     if hp["lambda0"] <= 0:
         raise ValueError(f"dmdh.lambda0 must be > 0, got {hp['lambda0']}")
@@ -52,7 +52,7 @@ def build(config, *, train_labels) -> Method:
         b = jax.lax.stop_gradient(sign(h - n * grad / lam).astype(h.dtype))  # the B-step
         discrepancy = jnp.sum(jnp.square(b - h)) / n
         total = value + 0.5 * lam * discrepancy
-        return total, (state, {"smooth": value, "discrepancy": discrepancy, "lambda": lam,
-                               "discrete": jax.lax.stop_gradient(objective(b))})
+        return total, {"smooth": value, "discrepancy": discrepancy, "lambda": lam,
+                       "discrete": jax.lax.stop_gradient(objective(b))}
 
     return Method(name="dmdh", model=build_model(config), loss=loss)

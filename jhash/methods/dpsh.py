@@ -16,11 +16,10 @@ or CNN of :mod:`jhash.models` from scratch (the optimizer is a config choice).
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from jhash.losses import dpsh_loss, quantization_error
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import MemoryBank, Method, build_model, hyperparameters
 
 
 def defaults() -> dict:
@@ -28,7 +27,7 @@ def defaults() -> dict:
     return {"eta": 10.0, "memory_bank": True}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     """DPSH for ``config`` (bits, model, dpsh.eta, dpsh.memory_bank); ``train_labels``: labels of the training set."""
     hp = hyperparameters(config, "dpsh", defaults())
     eta = float(hp["eta"])
@@ -44,13 +43,12 @@ def build(config, *, train_labels) -> Method:
 
     def loss(u, batch, state, *, step, key):
         del step, key
-        if hp["memory_bank"]:
-            bank_u = state["bank_u"].at[batch["index"]].set(jax.lax.stop_gradient(u))
-            state = {**state, "bank_u": bank_u}
-            value = dpsh_loss(u, labels=batch["y"], eta=eta, bank_u=bank_u, bank_labels=state["bank_labels"])
+        if hp["memory_bank"]:  # the bank holds the batch's outputs already (written before the loss)
+            value = dpsh_loss(u, labels=batch["y"], eta=eta, bank_u=state["bank_u"], bank_labels=state["bank_labels"])
         else:
             value = dpsh_loss(u, labels=batch["y"], eta=eta)
         metrics = {"loss": value, "quantization": quantization_error(u) / u.size}
-        return value, (state, metrics)
+        return value, metrics
 
-    return Method(name="dpsh", model=model, loss=loss, init_state=init_state)
+    banks = (MemoryBank("bank_u"),) if hp["memory_bank"] else ()
+    return Method(name="dpsh", model=model, loss=loss, init_state=init_state, banks=banks)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from jhash.losses import pairwise_similarity
 from jhash.methods._quant import build_backbone, check_product, codebook_layout
-from jhash.methods.base import Method, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, hyperparameters
 from jhash.quantization import Quantizer, pq_decode, pq_encode, pq_kmeans
 
 
@@ -60,7 +60,7 @@ def pq_loss(z, codes, codebooks):
     return jnp.mean(jnp.sum(jnp.square(z - pq_decode(codes, codebooks)), axis=1))
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dqn", defaults())
     m, k, dim = codebook_layout(config, hp)
     check_product(dim, m, "dqn")
@@ -71,16 +71,14 @@ def build(config, *, train_labels) -> Method:
     n = len(train_labels)
     if k > n:
         raise ValueError(f"dqn.codebook_size ({k}) must not exceed the training set ({n} items)")
-    steps_per_epoch = max(1, n // config.batch_size)
-    period = max(1, int(hp["update_every_epochs"]) * steps_per_epoch)
-    last = steps_per_epoch * int(config.num_epochs) - 1
+    period, last = schedule.every_epochs(hp["update_every_epochs"]), schedule.last_step
     key0 = jax.random.PRNGKey(config.seed)
 
     def init_state():
         return {"memory": jnp.zeros((n, dim), jnp.float32), "codes": jnp.zeros((n, m), jnp.int32),
                 "codebooks": jnp.zeros((m, k, dim // m), jnp.float32), "ready": jnp.zeros((), jnp.float32)}
 
-    def update(state, step):
+    def update(state, *, step, key):
         cb, codes, _ = pq_kmeans(state["memory"], jax.random.fold_in(key0, step), m=m, k=k,
                                  iters=int(hp["kmeans_iters"]))
         return {**state, "codebooks": cb, "codes": codes, "ready": jnp.ones((), jnp.float32)}
@@ -88,15 +86,15 @@ def build(config, *, train_labels) -> Method:
     def loss(z, batch, state, *, step, key):
         del key
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(z))}
-        due = (step > 0) & ((step % period == 0) | (step == last))
-        state = jax.lax.cond(due, update, lambda st, s: st, state, step)
         cos = cosine_loss(z, batch["y"])
         quant = pq_loss(z, state["codes"][idx], state["codebooks"])
         value = cos + hp["lambda_q"] * state["ready"] * quant
-        return value, (state, {"cosine": cos, "quantization": quant})
+        return value, {"cosine": cos, "quantization": quant}
+
+    # before the loss: the memory of the batch's outputs, then the codebooks re-learned (and at the last step)
+    refit = DiscreteStep(update, when=lambda step: (step > 0) & ((step % period == 0) | (step == last)))
 
     quantizer = Quantizer(codebooks=lambda params, state: state["codebooks"],
                           encode=lambda z, cb: (z, pq_encode(z, cb)), kind="product", metric=hp["aqd_metric"])
     return Method(name="dqn", model=build_backbone(config, dim, head_activation="tanh"), loss=loss,
-                  init_state=init_state, quantizer=quantizer)
+                  init_state=init_state, banks=(MemoryBank("memory"),), discrete_step=refit, quantizer=quantizer)

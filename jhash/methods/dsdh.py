@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from jhash.codes import sign
 from jhash.losses import label_matrix, pairwise_likelihood, pairwise_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, build_model, hyperparameters
 from jhash.solvers import ridge_regression, sdh_dcc
 
 
@@ -37,12 +37,12 @@ def defaults() -> dict:
     return {"mu": 1.0, "nu": 0.1, "eta": 55.0, "dcc_sweeps": 10}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dsdh", defaults())
     if hp["mu"] <= 0 or hp["nu"] < 0 or hp["eta"] < 0:
         raise ValueError(f"dsdh needs mu > 0, nu >= 0, eta >= 0; got {hp}")
     n, q = len(train_labels), config.bits
-    period = max(1, n // config.batch_size)
+    period = schedule.every_epochs(1)
     labels = jnp.asarray(train_labels)
     y_all = label_matrix(train_labels)
 
@@ -50,7 +50,7 @@ def build(config, *, train_labels) -> Method:
         return {"memory": jnp.zeros((n, q), jnp.float32), "codes": jnp.zeros((n, q), jnp.float32),
                 "ready": jnp.zeros((), jnp.float32)}
 
-    def wb_step(state):
+    def wb_step(state, *, step, key):
         u = state["memory"]
         b = jnp.where(state["ready"] > 0, state["codes"], sign(u).astype(jnp.float32))
         w = ridge_regression(b, y_all, lam=hp["nu"] / hp["mu"])
@@ -59,13 +59,14 @@ def build(config, *, train_labels) -> Method:
 
     def loss(u, batch, state, *, step, key):
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(u))}
-        state = jax.lax.cond((step > 0) & (step % period == 0), wb_step, lambda st: st, state)
         pairs_count = u.shape[0] * n
         s = pairwise_similarity(batch["y"], labels)
         likelihood = pairwise_likelihood(u, state["memory"], s) / pairs_count
         b = jnp.where(state["ready"] > 0, state["codes"][idx], jax.lax.stop_gradient(sign(u).astype(u.dtype)))
         quant = hp["eta"] * jnp.sum(jnp.square(b - u)) / pairs_count
-        return likelihood + quant, (state, {"likelihood": likelihood, "quantization": quant})
+        return likelihood + quant, {"likelihood": likelihood, "quantization": quant}
 
-    return Method(name="dsdh", model=build_model(config), loss=loss, init_state=init_state)
+    # before the loss: the memory of the batch's outputs, then the W- and B-steps once an epoch
+    wb = DiscreteStep(wb_step, when=lambda step: (step > 0) & (step % period == 0))
+    return Method(name="dsdh", model=build_model(config), loss=loss, init_state=init_state,
+                  banks=(MemoryBank("memory"),), discrete_step=wb)

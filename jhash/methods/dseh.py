@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from jhash.losses import label_matrix, pairwise_likelihood, pairwise_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import Method, build_model, hyperparameters, write_rows
 
 
 class LabNet(nn.Module):
@@ -70,8 +70,8 @@ def train_labnet(train_labels, *, bits, hp):
 
     def objective(params, idx, f_bank, h_bank):
         f, h, logits = net.apply(params, y[idx])
-        f_bank = f_bank.at[idx].set(jax.lax.stop_gradient(f))
-        h_bank = h_bank.at[idx].set(jax.lax.stop_gradient(h))
+        f_bank = write_rows(f_bank, idx, f)
+        h_bank = write_rows(h_bank, idx, h)
         s = s_scale * pairwise_similarity(y[idx], y)
         j_hash = pairwise_likelihood(h, h_bank, s) / (n * batch)
         j_feat = pairwise_likelihood(f, f_bank, s) / (n * batch)
@@ -91,7 +91,7 @@ def train_labnet(train_labels, *, bits, hp):
     return net.apply(params, y)[1]
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dseh", defaults())
     model = build_model(config)
 
@@ -104,6 +104,6 @@ def build(config, *, train_labels) -> Method:
         j_hash = jnp.mean(optax.sigmoid_binary_cross_entropy(10.0 * u, 0.999 * (target > 0)))
         s = pairwise_similarity(batch["y"], state["labels"])
         j_pair = pairwise_likelihood(jnp.tanh(u), state["label_codes"], s) / s.size
-        return j_hash + j_pair, (state, {"hash": j_hash, "pairs": j_pair})
+        return j_hash + j_pair, {"hash": j_hash, "pairs": j_pair}
 
     return Method(name="dseh", model=model, loss=loss, init_state=init_state)

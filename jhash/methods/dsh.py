@@ -22,7 +22,7 @@ def defaults() -> dict:
     return {"alpha": 0.01, "margin": 0.0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dsh", defaults())
     margin = float(hp["margin"]) or 2.0 * config.bits
     if margin < 0 or hp["alpha"] < 0:
@@ -33,6 +33,6 @@ def build(config, *, train_labels) -> Method:
         s = pairwise_similarity(batch["y"], batch["y"])
         pairs = contrastive_loss(u, u, s, margin=margin) / 2.0 / (n * (n - 1))  # ordered pairs counted twice
         reg = hp["alpha"] * l1_quantization(u) / n
-        return pairs + reg, (state, {"pairs": pairs, "regularizer": reg})
+        return pairs + reg, {"pairs": pairs, "regularizer": reg}
 
     return Method(name="dsh", model=build_model(config), loss=loss)

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 
 from jhash.losses import classification_loss, num_classes_of
 from jhash.methods._quant import build_backbone, codebook_layout
-from jhash.methods.base import Method, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, hyperparameters
 from jhash.quantization import Quantizer, additive_decode, additive_encode, pq_kmeans
 
 _HI = jax.lax.Precision.HIGHEST
@@ -62,12 +62,8 @@ def l2_normalize(z):
 class SphericalEmbedding(nn.Module):
     """Backbone, L2 normalisation and a cosine classifier: ``{'x' (n, dim) unit rows, 'classes' (c, dim) unit rows}``."""
 
-    backbone: nn.Module
+    backbone: nn.Module  # a jhash.models.HashNetwork with dim outputs
     num_classes: int
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -107,7 +103,7 @@ def least_squares_codebooks(x, codes, k: int, eps: float = 1e-3):
     return c.reshape(m, k, x.shape[1])
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dsq", defaults())
     m, k, dim = codebook_layout(config, hp)
     if hp["lambda_q"] < 0 or hp["lambda_s"] < 0 or hp["scale"] <= 0 or int(hp["icm_sweeps"]) < 0:
@@ -116,9 +112,7 @@ def build(config, *, train_labels) -> Method:
     if k > n:
         raise ValueError(f"dsq.codebook_size ({k}) must not exceed the training set ({n} items)")
     sweeps = int(hp["icm_sweeps"])
-    steps_per_epoch = max(1, n // config.batch_size)
-    period = max(1, int(hp["update_every_epochs"]) * steps_per_epoch)
-    last = steps_per_epoch * int(config.num_epochs) - 1
+    period, last = schedule.every_epochs(hp["update_every_epochs"]), schedule.last_step
     key0 = jax.random.PRNGKey(config.seed)
     model = SphericalEmbedding(build_backbone(config, dim), num_classes_of(train_labels))
 
@@ -126,7 +120,7 @@ def build(config, *, train_labels) -> Method:
         return {"memory": jnp.zeros((n, dim), jnp.float32), "codes": jnp.zeros((n, m), jnp.int32),
                 "codebooks": jnp.zeros((m, k, dim), jnp.float32), "ready": jnp.zeros((), jnp.float32)}
 
-    def update(state, step):
+    def update(state, *, step, key):
         x = state["memory"]
         cb = jax.lax.cond(state["ready"] > 0, lambda: state["codebooks"],
                           lambda: residual_kmeans(x, jax.random.fold_in(key0, step), m=m, k=k,
@@ -140,15 +134,17 @@ def build(config, *, train_labels) -> Method:
     def loss(out, batch, state, *, step, key):
         del key
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(out["x"]))}
-        due = (step > 0) & ((step % period == 0) | (step == last))
-        state = jax.lax.cond(due, update, lambda st, s: st, state, step)
         w = state["ready"]
         value, terms = dsq_loss(out["x"], state["codes"][idx], state["codebooks"], out["classes"], batch["y"],
                                 scale=hp["scale"], lambda_q=w * hp["lambda_q"], lambda_s=w * hp["lambda_s"])
-        return value, (state, terms)
+        return value, terms
+
+    # before the loss: the memory of the batch's embeddings, then the codes and codebooks (and at the last step)
+    refit = DiscreteStep(update, when=lambda step: (step > 0) & ((step % period == 0) | (step == last)))
+    bank = MemoryBank("memory", of=lambda out: out["x"])
 
     quantizer = Quantizer(codebooks=lambda params, state: state["codebooks"],
                           encode=lambda out, cb: (out["x"], additive_encode(out["x"], cb, sweeps=sweeps)[0]),
                           kind="additive", metric="ip")
-    return Method(name="dsq", model=model, loss=loss, init_state=init_state, quantizer=quantizer)
+    return Method(name="dsq", model=model, loss=loss, init_state=init_state, banks=(bank,), discrete_step=refit,
+                  quantizer=quantizer)

@@ -24,7 +24,7 @@ def defaults() -> dict:
     return {"margin": 1.0, "balance": 1.0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dsrh", defaults())
     relax = sigmoid(1.0)
 
@@ -32,6 +32,6 @@ def build(config, *, train_labels) -> Method:
         h = relax(u)
         ranking = multilevel_ranking_loss(h, batch["y"], margin=hp["margin"])
         balance = 0.5 * hp["balance"] * bit_balance_penalty(h)
-        return ranking + balance, (state, {"ranking": ranking, "balance": balance})
+        return ranking + balance, {"ranking": ranking, "balance": balance}
 
     return Method(name="dsrh", model=build_model(config), loss=loss)

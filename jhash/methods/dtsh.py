@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jhash.losses import pairwise_similarity, quantization_error
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import MemoryBank, Method, build_model, hyperparameters
 
 
 def defaults() -> dict:
@@ -35,7 +35,7 @@ def _draw(key, allowed, num):
     return jnp.minimum(rows, allowed.shape[1] - 1)
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "dtsh", defaults())
     margin = float(hp["margin"]) or config.bits / 2.0
     m1, m2 = int(hp["num_positives"]), int(hp["num_negatives"])
@@ -48,7 +48,7 @@ def build(config, *, train_labels) -> Method:
 
     def loss(u, batch, state, *, step, key):
         idx = batch["index"]
-        bank = state["bank_u"].at[idx].set(jax.lax.stop_gradient(u))
+        bank = state["bank_u"]  # with the batch's outputs (written before the loss)
         outside = jnp.ones((n_train,), u.dtype).at[idx].set(0.0)
         similar = pairwise_similarity(batch["y"], state["bank_labels"])
         s, ds = similar * outside, (1.0 - similar) * outside
@@ -60,6 +60,7 @@ def build(config, *, train_labels) -> Method:
         valid = (jnp.any(s > 0, axis=1) & jnp.any(ds > 0, axis=1)).astype(u.dtype)  # anchors with triplets
         triplets = jnp.sum(valid * jnp.mean(jax.nn.softplus(-x), axis=(1, 2))) / jnp.maximum(jnp.sum(valid), 1.0)
         quant = hp["eta"] / (m1 * m2) * quantization_error(u) / u.shape[0]
-        return triplets + quant, ({**state, "bank_u": bank}, {"triplets": triplets, "quantization": quant})
+        return triplets + quant, {"triplets": triplets, "quantization": quant}
 
-    return Method(name="dtsh", model=build_model(config), loss=loss, init_state=init_state)
+    return Method(name="dtsh", model=build_model(config), loss=loss, init_state=init_state,
+                  banks=(MemoryBank("bank_u"),))

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import optax
 
 from jhash.codes import sign
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, build_model, hyperparameters
 from jhash.shallow import fth
 from jhash.shallow.common import sample_triplets
 from jhash.solvers import bqp_minimize
@@ -92,33 +92,32 @@ def infer_bits(b, triplets, valid, first, count: int, *, key, restarts: int = 2)
     return jax.lax.fori_loop(0, count, body, (b, zeros, zeros))
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "ftdsh", defaults())
     n, q = len(train_labels), config.bits
     size = int(hp["bits_per_group"])
     if size < 1 or int(hp["triplets_per_point"]) < 1:
         raise ValueError(f"ftdsh.bits_per_group and ftdsh.triplets_per_point must be >= 1; got {hp}")
     groups = -(-q // size)
-    num_steps = max(1, n // config.batch_size) * config.num_epochs
-    period = max(1, num_steps // groups)
+    period = schedule.share(groups)  # each group of bits trains for an equal share of the run
     labels = jnp.asarray(train_labels)
-    key = jax.random.PRNGKey(hp["seed"])
+    seed_key = jax.random.PRNGKey(hp["seed"])
     bit_index = jnp.arange(q)
 
     def init_state():
-        triplets, valid = jax.jit(sample_triplets, static_argnums=2)(key, labels, int(hp["triplets_per_point"]) * n)
+        triplets, valid = jax.jit(sample_triplets, static_argnums=2)(seed_key, labels, int(hp["triplets_per_point"]) * n)
         return {"memory": jnp.zeros((n, q), jnp.float32), "seen": jnp.zeros((n,), jnp.bool_),
                 "codes": jnp.ones((n, q), jnp.float32),
                 "triplets": triplets, "valid": valid,
                 "loss_before": jnp.zeros((groups * size,), jnp.float32),
                 "loss_after": jnp.zeros((groups * size,), jnp.float32)}
 
-    def infer_group(state, g):
-        first = g * size
+    def infer_group(state, *, step, key):
+        first = jnp.minimum(step // period, groups - 1) * size
         outputs = jnp.where(state["seen"][:, None], sign(state["memory"]).astype(jnp.float32), state["codes"])
         b = jnp.where(bit_index[None, :] < first, outputs, 1.0)
         b, before, after = infer_bits(b, state["triplets"], state["valid"], first, size,
-                                        key=jax.random.fold_in(key, 1), restarts=int(hp["restarts"]))
+                                        key=jax.random.fold_in(seed_key, 1), restarts=int(hp["restarts"]))
         in_group = (bit_index >= first) & (bit_index < first + size)
         return {**state, "codes": jnp.where(in_group[None, :], b, state["codes"]),
                 "loss_before": jax.lax.dynamic_update_slice(state["loss_before"], before, (first,)),
@@ -127,14 +126,14 @@ def build(config, *, train_labels) -> Method:
     def loss(u, batch, state, *, step, key):
         del key
         idx = batch["index"]
-        state = {**state, "memory": state["memory"].at[idx].set(jax.lax.stop_gradient(u)),
-                 "seen": state["seen"].at[idx].set(True)}
         g = jnp.minimum(step // period, groups - 1)
-        state = jax.lax.cond((step % period == 0) & (step // period < groups), infer_group, lambda st, g: st, state, g)
         active = (bit_index < (g + 1) * size).astype(u.dtype)
         target = (state["codes"][idx] > 0).astype(u.dtype)
         xent = optax.sigmoid_binary_cross_entropy(u, target)
         value = jnp.sum(xent * active[None, :]) / (u.shape[0] * jnp.sum(active))
-        return value, (state, {"bit_xent": value, "group": g.astype(jnp.float32)})
+        return value, {"bit_xent": value, "group": g.astype(jnp.float32)}
 
-    return Method(name="ftdsh", model=build_model(config), loss=loss, init_state=init_state)
+    # before the loss: the memory of the batch's outputs, then stage 1 for a group at the first step of its share
+    stage1 = DiscreteStep(infer_group, when=lambda step: (step % period == 0) & (step // period < groups))
+    return Method(name="ftdsh", model=build_model(config), loss=loss, init_state=init_state,
+                  banks=(MemoryBank("memory", seen="seen"),), discrete_step=stage1)

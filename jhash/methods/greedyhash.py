@@ -23,7 +23,7 @@ def defaults() -> dict:
     return {"alpha": 0.1}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "greedyhash", defaults())
     model = CodeClassifier(build_model(config), num_classes_of(train_labels), on="sign_ste", use_bias=False)
 
@@ -31,6 +31,6 @@ def build(config, *, train_labels) -> Method:
         u = out["u"]
         ce = classification_loss(out["logits"], batch["y"])
         penalty = hp["alpha"] * cubic_penalty(u) / u.size
-        return ce + penalty, (state, {"classification": ce, "penalty": penalty})
+        return ce + penalty, {"classification": ce, "penalty": penalty}
 
     return Method(name="greedyhash", model=model, loss=loss, encode=encode_u)

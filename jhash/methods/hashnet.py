@@ -29,12 +29,12 @@ def defaults() -> dict:
             "positive_weight": "balanced"}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "hashnet", defaults())
     if config.batch_size < 2:
         raise ValueError("hashnet pairs the two halves of a batch: config.batch_size must be >= 2")
-    schedule = {k: hp[k] for k in ("init_scale", "gamma", "power", "step_size")}
-    relax = continuation(**schedule)
+    beta_schedule = {k: hp[k] for k in ("init_scale", "gamma", "power", "step_size")}
+    relax = continuation(**beta_schedule)
     scale = float(hp["alpha"]) or 10.0 / config.bits  # alpha = 0: the authors' 10 / q
 
     def loss(u, batch, state, *, step, key):
@@ -43,6 +43,6 @@ def build(config, *, train_labels) -> Method:
         s = pairwise_similarity(batch["y"][:half], batch["y"][half:2 * half])
         value = weighted_pairwise_likelihood(h[:half], h[half:2 * half], s, scale=scale,
                                              positive_weight=hp["positive_weight"])
-        return value, (state, {"beta": continuation_scale(step, **schedule)})
+        return value, {"beta": continuation_scale(step, **beta_schedule)}
 
     return Method(name="hashnet", model=build_model(config), loss=loss)

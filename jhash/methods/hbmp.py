@@ -16,9 +16,9 @@ Where we follow the authors' code (fcakir/deep-mihash, branch hbmp: ``hbmp_codes
 ``binary_inference.m``, ``hbmp_forward.m``, ``get_opts.m``): inference over the distinct label
 vectors (``unique(labels)``, the paper's simplification for neighbourhoods defined by labels),
 affinity = shared label, the hinge loss, one greedy pass of q bits (``max_iter`` = q in their
-commands). Stage 1 runs once, inside the jitted training step at step 0 (a ``lax.cond``); the
-codes, bit weights and residuals live in the method state (so checkpoints and resume are
-exact).
+commands). Stage 1 runs once, in the method's ``init_state`` (compiled by itself, before
+training); the codes, bit weights and residuals live in the method state (so checkpoints and
+resume are exact).
 
 Where we differ: the authors' main results use the weighted variant (bit weights from the
 pursuit, retrieval by the weighted Hamming affinity sum_t w_t b_t b'_t); jhash's evaluator
@@ -59,27 +59,23 @@ def label_affinity(train_labels):
     return affinity.astype(np.float32), np.asarray(inverse, np.int32).reshape(-1)
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "hbmp", defaults())
-    n, q = len(train_labels), config.bits
+    q = config.bits
     affinity, inverse = label_affinity(train_labels)
     affinity, inverse = jnp.asarray(affinity), jnp.asarray(inverse)
     key = jax.random.PRNGKey(hp["seed"])
 
-    def init_state():
-        return {"codes": jnp.zeros((n, q), jnp.float32), "bit_weights": jnp.zeros((q,), jnp.float32),
-                "residual": jnp.zeros((q,), jnp.float32)}
-
-    def stage1(state):
+    @jax.jit
+    def stage1():
         codes, weights, residual = binary_matrix_pursuit(affinity, bits=q, key=key, weighted=bool(hp["weighted"]),
                                                          regress=bool(hp["regress"]))
         return {"codes": codes[inverse], "bit_weights": weights, "residual": residual}
 
     def loss(u, batch, state, *, step, key):
         del key
-        state = jax.lax.cond(step == 0, stage1, lambda st: st, state)
         target = state["codes"][batch["index"]]
         value = jnp.sum(jnp.maximum(0.0, 1.0 - target * u)) / u.shape[0]
-        return value, (state, {"hinge": value, "bit_errors": jnp.mean((u >= 0) != (target > 0))})
+        return value, {"hinge": value, "bit_errors": jnp.mean((u >= 0) != (target > 0))}
 
-    return Method(name="hbmp", model=build_model(config), loss=loss, init_state=init_state)
+    return Method(name="hbmp", model=build_model(config), loss=loss, init_state=stage1)

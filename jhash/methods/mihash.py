@@ -32,13 +32,13 @@ def defaults() -> dict:
     return {"steepness": 1.0, "num_bins": 0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "mihash", defaults())
     num_bins = int(hp["num_bins"]) or max(1, config.bits // 2)
     relax = sigmoid(hp["steepness"])
 
     def loss(u, batch, state, *, step, key):
         value = mutual_information_loss(relax(u), batch["y"], num_bins=num_bins)
-        return value, (state, {"mutual_information": -value})
+        return value, {"mutual_information": -value}
 
     return Method(name="mihash", model=build_model(config), loss=loss)

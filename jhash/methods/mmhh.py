@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jhash.losses import log_cosh_quantization, margin_t_loss, pairwise_similarity
-from jhash.methods.base import Method, build_model, hyperparameters
+from jhash.methods.base import MemoryBank, Method, build_model, hyperparameters
 
 
 def defaults() -> dict:
@@ -29,10 +29,10 @@ def defaults() -> dict:
             "quantization": 0.001, "memory_after": 300}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "mmhh", defaults())
     n_train = len(train_labels)
-    total_steps = max(1, n_train // config.batch_size * config.num_epochs)
+    total_steps = max(1, schedule.num_steps)
     pair_kw = dict(gamma=hp["gamma"], margin=hp["margin"], positive_weight=hp["positive_weight"],
                    inside_weights=(hp["inside_similar"], hp["inside_dissimilar"]))
 
@@ -50,13 +50,13 @@ def build(config, *, train_labels) -> Method:
             return margin_t_loss(z, state["memory"], pairwise_similarity(y, state["labels"]),
                                  mask=jnp.broadcast_to(state["seen"], (z.shape[0], n_train)), **pair_kw)
 
-        use_memory = step >= hp["memory_after"]
-        pairs = jax.lax.cond(use_memory, with_memory, in_batch, z)  # only the branch of this phase runs
-        mu = jnp.where(use_memory, 0.5 + 0.5 * jnp.sqrt(step / total_steps), 0.0)
-        idx = batch["index"]
-        rows = mu * state["memory"][idx] + (1.0 - mu) * jax.lax.stop_gradient(z)
-        state = {**state, "memory": state["memory"].at[idx].set(rows), "seen": state["seen"].at[idx].set(1.0)}
+        pairs = jax.lax.cond(step >= hp["memory_after"], with_memory, in_batch, z)  # only this phase's branch runs
         quant = hp["quantization"] * log_cosh_quantization(z) / z.shape[0]
-        return pairs + quant, (state, {"pairs": pairs, "quantization": quant})
+        return pairs + quant, {"pairs": pairs, "quantization": quant}
 
-    return Method(name="mmhh", model=build_model(config), loss=loss, init_state=init_state)
+    def momentum(step):
+        return jnp.where(step >= hp["memory_after"], 0.5 + 0.5 * jnp.sqrt(step / total_steps), 0.0)
+
+    # after the loss (whose pairs use the memory as it was): m <- mu m + (1 - mu) tanh(u) for the batch
+    memory = MemoryBank("memory", of=jnp.tanh, seen="seen", momentum=momentum, after_loss=True)
+    return Method(name="mmhh", model=build_model(config), loss=loss, init_state=init_state, banks=(memory,))

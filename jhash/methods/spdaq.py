@@ -47,7 +47,7 @@ import jax.numpy as jnp
 
 from jhash.methods._quant import build_backbone, codebook_layout
 from jhash.methods.adsh import rescaled_similarity, sample_schedule
-from jhash.methods.base import Method, hyperparameters
+from jhash.methods.base import DiscreteStep, MemoryBank, Method, hyperparameters
 from jhash.quantization import Quantizer, additive_decode, additive_encode
 
 _HI = jax.lax.Precision.HIGHEST
@@ -139,14 +139,15 @@ def update_codebooks(codebooks, codes, f, omega, s, *, gamma, r, iterations: int
     return c
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "spdaq", defaults())
     m_books, k, dim = codebook_layout(config, hp)
     if hp["gamma"] < 0 or hp["similarity_scale"] < 0:
         raise ValueError(f"spdaq needs gamma >= 0 and similarity_scale >= 0 (0: the code length); got {hp}")
     n = len(train_labels)
-    m, steps_per_outer, omega_of, batches = sample_schedule("spdaq", config, n, hp["num_samples"], hp["inner_epochs"],
-                                                            sort=True)
+    loop, omega_of, batches = sample_schedule("spdaq", config, schedule, hp["num_samples"], hp["inner_epochs"],
+                                              hp["outer_iterations"], sort=True)
+    steps_per_outer = loop.steps_per_outer
     labels = jnp.asarray(train_labels)
     key0 = jax.random.PRNGKey(config.seed)
     gamma, r = float(hp["gamma"]), float(hp["similarity_scale"] or config.bits)
@@ -158,8 +159,8 @@ def build(config, *, train_labels) -> Method:
                 "codes": jax.random.randint(kb, (n, m_books), 0, k, jnp.int32),
                 "f": jnp.zeros((n, dim), jnp.float32), "labels": labels}
 
-    def update(state, t):
-        omega = omega_of(t)
+    def update(state, *, step, key):
+        omega = omega_of(step // steps_per_outer)
         f = state["f"][omega]
         s = rescaled_similarity(state["labels"][omega], state["labels"])
         codes = update_codes(state["codes"], state["codebooks"], f, omega, s, gamma=gamma, r=r, sweeps=sweeps)
@@ -175,15 +176,14 @@ def build(config, *, train_labels) -> Method:
         pairs = jnp.sum(jnp.square(f @ x.T - r * s))
         quant = gamma * jnp.sum(jnp.square(f - x[idx]))
         norm = n * f.shape[0]
-        state = {**state, "f": state["f"].at[idx].set(jax.lax.stop_gradient(f))}
-        last_of_outer = (step + 1) % steps_per_outer == 0
-        state = jax.lax.cond(last_of_outer, update, lambda st, t: st, state, step // steps_per_outer)
-        return (pairs + quant) / norm, (state, {"pairs": pairs / norm, "quantization": quant / norm})
+        return (pairs + quant) / norm, {"pairs": pairs / norm, "quantization": quant / norm}
 
-    outer = int(hp["outer_iterations"]) or max(1, -(-config.num_epochs * n // (int(hp["inner_epochs"]) * m)))
+    # after the loss: the bank of the sample's embeddings, then the B- and C-steps closing each outer iteration
+    bank = MemoryBank("f", after_loss=True)
+    bc_step = DiscreteStep(update, when=lambda step: (step + 1) % steps_per_outer == 0, after_loss=True)
     quantizer = Quantizer(codebooks=lambda params, state: state["codebooks"],
                           encode=lambda f, cb: (f, additive_encode(f, cb, sweeps=sweeps)[0]),
                           kind="additive", metric="ip")
-    return Method(name="spdaq", model=build_backbone(config, dim), loss=loss, init_state=init_state,
-                  batches=batches, num_steps=outer * steps_per_outer,
+    return Method(name="spdaq", model=build_backbone(config, dim), loss=loss, init_state=init_state, banks=(bank,),
+                  discrete_step=bc_step, batches=batches, num_steps=loop.num_steps,
                   database_codes=lambda state: state["codes"], quantizer=quantizer)

@@ -28,7 +28,7 @@ def defaults() -> dict:
     return {"objective": "ap", "gamma": 1.0, "num_bins": 0}
 
 
-def build(config, *, train_labels) -> Method:
+def build(config, *, train_labels, schedule) -> Method:
     hp = hyperparameters(config, "talr", defaults())
     if hp["objective"] not in _OBJECTIVES:
         raise ValueError(f"talr.objective must be one of {sorted(_OBJECTIVES)}, got {hp['objective']!r}")
@@ -38,6 +38,6 @@ def build(config, *, train_labels) -> Method:
 
     def loss(u, batch, state, *, step, key):
         value = jnp.mean(metric(relax(u), batch["y"], num_bins=num_bins))
-        return -value, (state, {hp["objective"]: value})
+        return -value, {hp["objective"]: value}
 
     return Method(name="talr", model=build_model(config), loss=loss)

@@ -1,4 +1,4 @@
-"""Standard ImageNet backbones in flax, laid out as torchvision's, with the hash head on top.
+"""Standard ImageNet backbones in flax, laid out as torchvision's: feature extractors for :class:`jhash.models.HashNetwork`.
 
   alexnet   torchvision's AlexNet: the single-GPU variant of Krizhevsky, "One weird trick for
             parallelizing convolutional neural networks", arXiv:1404.5997 (2014), of Krizhevsky,
@@ -13,10 +13,10 @@
             blocks [3, 4, 6, 3] (50), global average pool (512 or 2048 features). Batch norm in
             every block; downsampling in the 3x3 conv of a bottleneck (torchvision's "ResNet v1.5").
 
-Each network sows its features before ImageNet's classifier (fc7 after ReLU for AlexNet and
-VGG-16, the pooled vector for the ResNets) as ``'features'`` (what
-:func:`jhash.evaluate.extract_features` reads), and maps them through
-the hash head of :mod:`jhash.models.heads` (``head``, default FC) to ``bits`` outputs: the hash layer replaces the 1000-way
+Each network returns its features before ImageNet's classifier (fc7 after ReLU for AlexNet and
+VGG-16, the pooled vector for the ResNets); :class:`jhash.models.HashNetwork` sows them as
+``'features'`` (what :func:`jhash.evaluate.extract_features` reads) and maps them through the
+hash head of :mod:`jhash.models.heads` (default FC): the hash layer replaces the 1000-way
 classifier, as in DPSH (Li et al., IJCAI 2016, on CNN-F), HashNet and DCH (on AlexNet) and
 most later deep hashing papers.
 
@@ -27,12 +27,13 @@ to ``resize`` x ``resize`` when ``resize`` > 0 (bilinear; DPSH and DSDH resize C
 ImageNet mean and standard deviation as torchvision's pretrained weights expect.
 
 Pretrained weights: ``weights=PATH`` names a file written by :mod:`jhash.models.convert`
-(from a torchvision state dict). Its arrays are the initial values of the trunk's parameters
-and batch-norm statistics (the hash head starts random), used wherever the backbone sits in
-a bigger model (e.g. inside :class:`jhash.models.CodeClassifier`). The file is read when the
-model is initialised (training, ``jhash eval`` rebuilding a run) and must stay where the
-config points. With ``weights=''`` (the default) the trunk is initialised as torchvision
-initialises it (He normal, fan-out, for convolutions).
+(from a torchvision state dict). The network is always initialised as torchvision initialises
+it (He normal, fan-out, for convolutions); :func:`jhash.models.pretrained.load` then replaces
+the trunk's parameters and batch-norm statistics by the file's arrays (the hash head stays
+random), wherever the backbone sits in a bigger model (e.g. inside
+:class:`jhash.models.CodeClassifier`). The trainer does that when a run starts and records the
+file's SHA-256 in the run's manifest; the checkpoints then hold the parameters, so ``jhash eval``
+and a resumed run do not need the file (a resumed run refuses a file that changed since).
 
 Where we differ from the papers / torchvision, and why:
   * Small inputs (CIFAR's 32 x 32, MNIST's 28 x 28) are accepted as they are: a max-pool whose
@@ -51,16 +52,11 @@ Where we differ from the papers / torchvision, and why:
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from jhash.models.heads import make_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -69,78 +65,38 @@ _HE_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torc
 _FC_INIT = nn.initializers.normal(0.01)  # torchvision's VGG classifier init (used for AlexNet's too)
 
 
-# --------------------------------------------------------------------------- layers, initialised from a file
+# --------------------------------------------------------------------------- layers, initialised as torchvision's
 
 
-@functools.lru_cache(maxsize=2)
-def _read_weights(path: str, arch: str) -> dict:
-    from jhash.models.convert import load_weights
-
-    return load_weights(path, arch=arch)
+def conv(name, features, kernel, stride=1, padding=0, bias=True):
+    return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=[(padding, padding)] * 2,
+                   use_bias=bias, name=name, kernel_init=_HE_FAN_OUT)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Layers:
-    """Makes the layers of one module: initialised by torchvision's rules, or from the converted file
-    ``weights`` (variables ``<collection>/<prefix><layer>/<name>``). Call it inside a ``compact`` method."""
+def dense(name, features):
+    return nn.Dense(features, name=name, kernel_init=_FC_INIT)
 
-    weights: str
-    arch: str
-    prefix: str = ""
 
-    def sub(self, name: str) -> "_Layers":
-        return dataclasses.replace(self, prefix=f"{self.prefix}{name}/")
-
-    def init(self, collection: str, path: str, default):
-        if not self.weights:
-            return default
-        key = f"{collection}/{self.prefix}{path}"
-
-        def init(_key, shape, dtype=jnp.float32):  # reads the file only for variables the model creates
-            arrays = _read_weights(self.weights, self.arch)
-            if key not in arrays:
-                raise ValueError(f"weights file {self.weights!r} ({self.arch}) has no array {key!r}")
-            if arrays[key].shape != tuple(shape):
-                raise ValueError(f"weights file {self.weights!r}: {key} has shape {arrays[key].shape}, "
-                                 f"the {self.arch} model needs {tuple(shape)}")
-            return jnp.asarray(arrays[key], dtype)
-
-        return init
-
-    def conv(self, name, features, kernel, stride=1, padding=0, bias=True):
-        return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=[(padding, padding)] * 2,
-                       use_bias=bias, name=name, kernel_init=self.init("params", f"{name}/kernel", _HE_FAN_OUT),
-                       bias_init=self.init("params", f"{name}/bias", nn.initializers.zeros))
-
-    def dense(self, name, features):
-        return nn.Dense(features, name=name, kernel_init=self.init("params", f"{name}/kernel", _FC_INIT),
-                        bias_init=self.init("params", f"{name}/bias", nn.initializers.zeros))
-
-    def bn(self, name, features):
-        inits = tuple(self.init(c, f"{name}/{v}", d) for c, v, d in (
-            ("params", "scale", nn.initializers.ones), ("params", "bias", nn.initializers.zeros),
-            ("batch_stats", "mean", nn.initializers.zeros), ("batch_stats", "var", nn.initializers.ones)))
-        return BatchNorm(features, inits, name=name)
+def bn(name, features):
+    return BatchNorm(features, name=name)
 
 
 class BatchNorm(nn.Module):
     """PyTorch's ``BatchNorm2d`` on NHWC: epsilon 1e-5; in training, the batch's mean and (biased) variance,
     and running averages with momentum 0.1 of the mean and the unbiased variance; in evaluation, the
-    running averages. ``inits``: initializers ``(key, shape, dtype)`` of scale, bias, mean, var."""
+    running averages. Scale and variance start at 1, bias and mean at 0."""
 
     features: int
-    inits: Any
     epsilon: float = 1e-5
     momentum: float = 0.1
 
     @nn.compact
     def __call__(self, x, train: bool):
-        scale_init, bias_init, mean_init, var_init = self.inits
         shape = (self.features,)
-        scale = self.param("scale", scale_init, shape, jnp.float32)
-        bias = self.param("bias", bias_init, shape, jnp.float32)
-        ra_mean = self.variable("batch_stats", "mean", lambda: mean_init(None, shape, jnp.float32))
-        ra_var = self.variable("batch_stats", "var", lambda: var_init(None, shape, jnp.float32))
+        scale = self.param("scale", nn.initializers.ones, shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, shape, jnp.float32)
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros(shape, jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones(shape, jnp.float32))
         if train:  # statistics in float32 also when the network computes in bfloat16
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axis=axes, dtype=jnp.float32)
@@ -186,21 +142,13 @@ def _flatten_chw(x):
 
 
 class _Backbone(nn.Module):
-    """Fields shared by the backbones: the input transform and the hash head (see the module docstring)."""
+    """Fields shared by the backbones: the pretrained weights file and the input transform (module docstring)."""
 
-    bits: int
-    weights: str = ""
+    weights: str = ""  # a converted file that jhash.models.pretrained.load puts into the initialised trunk
     normalize: bool = True
     resize: int = 0
-    head_activation: str = "none"
-    head: str = "fc"          # jhash.models.heads: fc | ninh | weighted | grouped
-    head_groups: int = 4      # grouped head: m groups of bits / m bits
-    head_hidden: int = 0      # grouped head: hidden units per group (0: features // groups)
 
     arch = ""  # the architecture named in converted weight files
-
-    def layers(self) -> _Layers:
-        return _Layers(self.weights, self.arch)
 
     def prepare(self, x):
         if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -216,31 +164,25 @@ class _Backbone(nn.Module):
             x = (x - jnp.asarray(IMAGENET_MEAN, x.dtype)) / jnp.asarray(IMAGENET_STD, x.dtype)
         return x
 
-    def hash_head(self, features):
-        self.sow("intermediates", "features", features)
-        return make_head(self.head, bits=self.bits, activation=self.head_activation, groups=self.head_groups,
-                         hidden=self.head_hidden)(features)
-
 
 class AlexNet(_Backbone):
-    """torchvision's AlexNet trunk (see the module docstring): fc7 features (4096), then the hash head."""
+    """torchvision's AlexNet trunk (see the module docstring): its fc7 features (4096)."""
 
     arch = "alexnet"
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         del train  # no layer behaves differently in training (no dropout, no batch norm)
-        make = self.layers()
         h = self.prepare(x)
-        h = max_pool(nn.relu(make.conv("features_0", 64, 11, stride=4, padding=2)(h)), 3, 2)
-        h = max_pool(nn.relu(make.conv("features_3", 192, 5, padding=2)(h)), 3, 2)
-        h = nn.relu(make.conv("features_6", 384, 3, padding=1)(h))
-        h = nn.relu(make.conv("features_8", 256, 3, padding=1)(h))
-        h = max_pool(nn.relu(make.conv("features_10", 256, 3, padding=1)(h)), 3, 2)
+        h = max_pool(nn.relu(conv("features_0", 64, 11, stride=4, padding=2)(h)), 3, 2)
+        h = max_pool(nn.relu(conv("features_3", 192, 5, padding=2)(h)), 3, 2)
+        h = nn.relu(conv("features_6", 384, 3, padding=1)(h))
+        h = nn.relu(conv("features_8", 256, 3, padding=1)(h))
+        h = max_pool(nn.relu(conv("features_10", 256, 3, padding=1)(h)), 3, 2)
         h = _flatten_chw(adaptive_avg_pool(h, 6))
-        h = nn.relu(make.dense("classifier_1", 4096)(h))
-        h = nn.relu(make.dense("classifier_4", 4096)(h))
-        return self.hash_head(h)
+        h = nn.relu(dense("classifier_1", 4096)(h))
+        h = nn.relu(dense("classifier_4", 4096)(h))
+        return h
 
 
 #: VGG-16's convolutions (channels) and max-pools ("M"), in torchvision's order.
@@ -248,25 +190,24 @@ VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 
 
 class VGG16(_Backbone):
-    """VGG-16 (configuration D) as torchvision's ``vgg16``: fc7 features (4096), then the hash head."""
+    """VGG-16 (configuration D) as torchvision's ``vgg16``: its fc7 features (4096)."""
 
     arch = "vgg16"
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         del train
-        make = self.layers()
         h = self.prepare(x)
         index = 0  # position in torchvision's ``features`` Sequential (a conv and its ReLU take two)
         for spec in VGG16_LAYERS:
             if spec == "M":
                 h, index = max_pool(h, 2, 2), index + 1
             else:
-                h, index = nn.relu(make.conv(f"features_{index}", spec, 3, padding=1)(h)), index + 2
+                h, index = nn.relu(conv(f"features_{index}", spec, 3, padding=1)(h)), index + 2
         h = _flatten_chw(adaptive_avg_pool(h, 7))
-        h = nn.relu(make.dense("classifier_0", 4096)(h))
-        h = nn.relu(make.dense("classifier_3", 4096)(h))
-        return self.hash_head(h)
+        h = nn.relu(dense("classifier_0", 4096)(h))
+        h = nn.relu(dense("classifier_3", 4096)(h))
+        return h
 
 
 class _Block(nn.Module):
@@ -275,25 +216,23 @@ class _Block(nn.Module):
     width: int
     stride: int
     bottleneck: bool
-    make: _Layers
 
     @nn.compact
     def __call__(self, x, train: bool):
-        make = self.make
         if self.bottleneck:
             out_ch = 4 * self.width
-            h = nn.relu(make.bn("bn1", self.width)(make.conv("conv1", self.width, 1, bias=False)(x), train))
-            h = make.conv("conv2", self.width, 3, stride=self.stride, padding=1, bias=False)(h)
-            h = nn.relu(make.bn("bn2", self.width)(h, train))
-            h = make.bn("bn3", out_ch)(make.conv("conv3", out_ch, 1, bias=False)(h), train)
+            h = nn.relu(bn("bn1", self.width)(conv("conv1", self.width, 1, bias=False)(x), train))
+            h = conv("conv2", self.width, 3, stride=self.stride, padding=1, bias=False)(h)
+            h = nn.relu(bn("bn2", self.width)(h, train))
+            h = bn("bn3", out_ch)(conv("conv3", out_ch, 1, bias=False)(h), train)
         else:
             out_ch = self.width
-            h = make.conv("conv1", self.width, 3, stride=self.stride, padding=1, bias=False)(x)
-            h = nn.relu(make.bn("bn1", self.width)(h, train))
-            h = make.bn("bn2", self.width)(make.conv("conv2", self.width, 3, padding=1, bias=False)(h), train)
+            h = conv("conv1", self.width, 3, stride=self.stride, padding=1, bias=False)(x)
+            h = nn.relu(bn("bn1", self.width)(h, train))
+            h = bn("bn2", self.width)(conv("conv2", self.width, 3, padding=1, bias=False)(h), train)
         if self.stride != 1 or x.shape[-1] != out_ch:
-            x = make.conv("downsample_0", out_ch, 1, stride=self.stride, bias=False)(x)
-            x = make.bn("downsample_1", out_ch)(x, train)
+            x = conv("downsample_0", out_ch, 1, stride=self.stride, bias=False)(x)
+            x = bn("downsample_1", out_ch)(x, train)
         return nn.relu(h + x)
 
 
@@ -303,20 +242,19 @@ class _ResNet(_Backbone):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        make = self.layers()
         h = self.prepare(x)
-        h = nn.relu(make.bn("bn1", 64)(make.conv("conv1", 64, 7, stride=2, padding=3, bias=False)(h), train))
+        h = nn.relu(bn("bn1", 64)(conv("conv1", 64, 7, stride=2, padding=3, bias=False)(h), train))
         h = max_pool(h, 3, 2, padding=1)
         for stage, blocks in enumerate(self.stages):
             for b in range(blocks):
                 name = f"layer{stage + 1}_{b}"
                 stride = 2 if stage > 0 and b == 0 else 1
-                h = _Block(64 * 2 ** stage, stride, self.bottleneck, make.sub(name), name=name)(h, train)
-        return self.hash_head(jnp.mean(h, axis=(1, 2)))
+                h = _Block(64 * 2 ** stage, stride, self.bottleneck, name=name)(h, train)
+        return jnp.mean(h, axis=(1, 2))
 
 
 class ResNet18(_ResNet):
-    """ResNet-18 (He et al., CVPR 2016) as torchvision's ``resnet18``: 512 pooled features, then the hash head."""
+    """ResNet-18 (He et al., CVPR 2016) as torchvision's ``resnet18``: its 512 pooled features."""
 
     arch = "resnet18"
     stages = (2, 2, 2, 2)
@@ -324,12 +262,12 @@ class ResNet18(_ResNet):
 
 
 class ResNet50(_ResNet):
-    """ResNet-50 (He et al., CVPR 2016) as torchvision's ``resnet50`` (v1.5): 2048 pooled features, then the hash head."""
+    """ResNet-50 (He et al., CVPR 2016) as torchvision's ``resnet50`` (v1.5): its 2048 pooled features."""
 
     arch = "resnet50"
     stages = (3, 4, 6, 3)
     bottleneck = True
 
 
-#: The backbones by name (each also registered in :data:`jhash.models.nets._MODELS`).
+#: The backbones by name (with MLP and CNN, what :func:`jhash.models.get_backbone` builds).
 BACKBONES = {"alexnet": AlexNet, "vgg16": VGG16, "resnet18": ResNet18, "resnet50": ResNet50}

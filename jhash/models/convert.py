@@ -5,8 +5,9 @@ downloads, e.g. ``resnet18-f37072fd.pth``) or an ``.npz`` of it (one array per s
 ``np.savez('x.npz', **{k: v.numpy() for k, v in sd.items()})``, for machines without torch) is
 converted into a jhash weights file, an ``.npz`` holding the trunk's variables by flax path
 (``params/layer1_0/conv1/kernel``, ``batch_stats/bn1/mean``, ...) and a ``__jhash_weights__``
-record (format, architecture, source file and its sha256). The models read it with
-``weights=PATH`` (``--config.model.weights=PATH``); nothing is downloaded at run time.
+record (format, architecture, source file and its sha256). A backbone names it with
+``weights=PATH`` (``--config.model.weights=PATH``) and :func:`jhash.models.pretrained.load`
+puts it into the initialised model; nothing is downloaded at run time.
 
 The rules: a conv weight (out, in, kh, kw) becomes an HWIO kernel; a linear weight (out, in)
 a transposed kernel; batch norm's weight, bias, running_mean, running_var become scale, bias
@@ -58,18 +59,16 @@ def expected_shapes(arch: str) -> dict[str, tuple]:
     import jax
     import jax.numpy as jnp
 
-    from jhash.models import get_model
+    from jhash.models import get_backbone
 
     _check_arch(arch)
-    model = get_model(arch, bits=1)
+    model = get_backbone(arch)
     size = 64 if arch == "alexnet" else 32
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)), train=False))
     flat = {}
     for collection in ("params", "batch_stats"):
         for path, leaf in jax.tree_util.tree_flatten_with_path(dict(variables.get(collection, {})))[0]:
-            name = "/".join(str(p.key) for p in path)
-            if not name.startswith("HashHead_"):
-                flat[f"{collection}/{name}"] = tuple(leaf.shape)
+            flat[f"{collection}/{'/'.join(str(p.key) for p in path)}"] = tuple(leaf.shape)
     return flat
 
 
@@ -208,7 +207,7 @@ def read_pth(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return dict(sd)
 
 
-def _sha256(path: pathlib.Path) -> str:
+def file_sha256(path: pathlib.Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -223,7 +222,7 @@ def convert_file(source: str | os.PathLike, out: str | os.PathLike, *, arch: str
     if out.suffix != ".npz":
         raise ValueError(f"out must be an .npz path, got {str(out)!r}")
     arrays = convert_state_dict(read_state_dict(source), arch)
-    meta = {"format": FORMAT, "arch": arch, "source": source.name, "source_sha256": _sha256(source),
+    meta = {"format": FORMAT, "arch": arch, "source": source.name, "source_sha256": file_sha256(source),
             "variables": len(arrays), "parameters": int(sum(a.size for k, a in arrays.items() if k.startswith("params/")))}
     out.parent.mkdir(parents=True, exist_ok=True)
     jio.savez(out, **arrays, **{META_KEY: np.array(json.dumps(meta))})

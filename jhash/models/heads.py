@@ -1,9 +1,9 @@
 """Hash heads: the layer(s) between a backbone's features h (n, d) and its q real outputs u (n, q).
 
-A backbone (:class:`jhash.models.MLP`, :class:`jhash.models.CNN`) builds its head with
-:func:`make_head` from its ``head`` field (``config.model.head``), so every head works with
-every backbone and every method; the sign of u is the code, and what happens between (tanh,
-straight-through, ...) stays the method's choice. Heads:
+:class:`jhash.models.HashNetwork` puts the head that its :class:`HeadOptions` name on any
+backbone (``config.model.head`` and the other ``head_*`` fields of ``config.model``), so every
+head works with every backbone and every method; the sign of u is the code, and what happens
+between (tanh, straight-through, ...) stays the method's choice. Heads:
 
 ``'fc'`` -- :class:`HashHead`: one dense layer, u = W^T h + c (every bit sees all features).
 
@@ -47,12 +47,15 @@ straight-through, ...) stays the method's choice. Heads:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 NINH_EPS = 0.1
+DEFAULT_GROUPS = 4  # the grouped head's m when none is given
 
 
 def ninh_threshold(u, eps: float = NINH_EPS):
@@ -129,7 +132,7 @@ class GroupedHead(nn.Module):
 
     bits: int
     activation: str = "none"
-    groups: int = 4
+    groups: int = DEFAULT_GROUPS
     hidden: int = 0
 
     @nn.compact
@@ -150,24 +153,51 @@ def _check_groups(bits: int, groups: int) -> None:
         raise ValueError(f"head_groups must be a positive integer dividing bits ({bits}), got {groups!r}")
 
 
-def check_head(head: str, *, bits: int, activation: str = "none", groups: int = 4, hidden: int = 0) -> None:
-    """Clear errors for a head a backbone cannot build."""
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {sorted(HEADS)}, got {head!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"head_activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if head == "grouped":
-        _check_groups(bits, groups)
-        if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 0:
-            raise ValueError(f"head_hidden must be an integer >= 0 (0: features // groups), got {hidden!r}")
+@dataclasses.dataclass(frozen=True)
+class HeadOptions:
+    """The hash head's options, in one place: which head (``name``), the squashing of its outputs
+    (``activation``), and the grouped head's number of groups and hidden units per group.
+
+    In a config they are the ``head_*`` fields of ``config.model`` (:data:`CONFIG_FIELDS`:
+    ``model.head``, ``model.head_activation``, ``model.head_groups``, ``model.head_hidden``),
+    absent fields taking the defaults below."""
+
+    name: str = "fc"               # fc | ninh | weighted | grouped
+    activation: str = "none"       # none | tanh | sigmoid | ninh_threshold
+    groups: int = DEFAULT_GROUPS   # grouped head: m groups of outputs / m outputs
+    hidden: int = 0                # grouped head: hidden units per group (0: features // groups)
+
+    @classmethod
+    def from_config(cls, model_config) -> HeadOptions:
+        """The options given by the ``head_*`` keys of ``model_config`` (other keys are ignored)."""
+        return cls(**{field: model_config[key] for key, field in CONFIG_FIELDS.items() if key in model_config})
+
+    def check(self, bits: int) -> None:
+        """Clear errors for a head that cannot be built with ``bits`` outputs."""
+        if self.name not in HEADS:
+            raise ValueError(f"head must be one of {sorted(HEADS)}, got {self.name!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"head_activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.name == "grouped":
+            _check_groups(bits, self.groups)
+            if not isinstance(self.hidden, int) or isinstance(self.hidden, bool) or self.hidden < 0:
+                raise ValueError(f"head_hidden must be an integer >= 0 (0: features // groups), got {self.hidden!r}")
+
+    def make(self, bits: int) -> nn.Module:
+        """The head module with ``bits`` outputs (checked first)."""
+        self.check(bits)
+        if self.name == "grouped":
+            return GroupedHead(bits, self.activation, groups=self.groups, hidden=self.hidden)
+        return HEADS[self.name](bits, self.activation)
 
 
-def make_head(head: str, *, bits: int, activation: str = "none", groups: int = 4, hidden: int = 0) -> nn.Module:
+#: ``config.model`` key -> :class:`HeadOptions` field (the names configs have always used).
+CONFIG_FIELDS = {"head": "name", "head_activation": "activation", "head_groups": "groups", "head_hidden": "hidden"}
+
+
+def make_head(head: str, *, bits: int, activation: str = "none", groups: int = DEFAULT_GROUPS, hidden: int = 0) -> nn.Module:
     """The head called ``head`` (``'fc'``, ``'ninh'``, ``'weighted'``, ``'grouped'``) with ``bits`` outputs."""
-    check_head(head, bits=bits, activation=activation, groups=groups, hidden=hidden)
-    if head == "grouped":
-        return GroupedHead(bits, activation, groups=groups, hidden=hidden)
-    return HEADS[head](bits, activation)
+    return HeadOptions(head, activation, groups, hidden).make(bits)
 
 
 # ------------------------------------------------------------------------------ weighted bits at retrieval

@@ -1,4 +1,5 @@
-"""Backbones (an MLP for feature vectors, a small CNN for images); their hash heads are in jhash.models.heads."""
+"""Backbones (an MLP for feature vectors, a small CNN for images) and :class:`HashNetwork`, which puts a
+hash head of :mod:`jhash.models.heads` on any backbone."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,17 +9,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jhash.models.heads import check_head, make_head
+from jhash.models.backbones import BACKBONES
+from jhash.models.heads import CONFIG_FIELDS, HeadOptions
+
 
 class MLP(nn.Module):
-    """Fully connected ReLU network on flat inputs (images are flattened), then a hash head."""
+    """Fully connected ReLU network on flat inputs (images are flattened): the features ``(batch, hidden[-1])``
+    (the flat input itself with ``hidden=()``, as the hash head on cached features uses it)."""
 
-    bits: int
     hidden: Sequence[int] = (256, 256)
-    head_activation: str = "none"
-    head: str = "fc"          # jhash.models.heads: fc | ninh | weighted | grouped
-    head_groups: int = 4      # grouped head: m groups of bits / m bits
-    head_hidden: int = 0      # grouped head: hidden units per group (0: features // groups)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -26,16 +25,14 @@ class MLP(nn.Module):
         h = x.reshape((x.shape[0], -1))
         for i, width in enumerate(self.hidden):
             h = nn.relu(nn.Dense(width, name=f"dense{i}")(h))
-        self.sow("intermediates", "features", h)
-        return make_head(self.head, bits=self.bits, activation=self.head_activation, groups=self.head_groups,
-                         hidden=self.head_hidden)(h)
+        return h
 
 
 class CNN(nn.Module):
-    """A small VGG-style CNN for 28x28 / 32x32 images, trained from scratch.
+    """A small VGG-style CNN for 28x28 / 32x32 images, trained from scratch: the features ``(batch, dense)``.
 
     Blocks of ``convs_per_block`` x (3x3 conv, batch norm, ReLU) and a 2x2 max-pool, then a
-    dense layer (batch norm, ReLU) and the hash head. Batch norm (``batch_norm=True``) uses
+    dense layer (batch norm, ReLU). Batch norm (``batch_norm=True``) uses
     the statistics of the batch it is applied to in training, which the trainer makes each
     reduction group of batch / ``config.reduction_groups`` items ("ghost batch norm", the
     same on any number of devices; the whole global batch, one all-reduce, with
@@ -44,15 +41,10 @@ class CNN(nn.Module):
     emerges (seen on MNIST: every code the same).
     """
 
-    bits: int
     channels: Sequence[int] = (32, 64)
     convs_per_block: int = 1
     dense: int = 256
     batch_norm: bool = True
-    head_activation: str = "none"
-    head: str = "fc"          # jhash.models.heads: fc | ninh | weighted | grouped
-    head_groups: int = 4      # grouped head: m groups of bits / m bits
-    head_hidden: int = 0      # grouped head: hidden units per group (0: features // groups)
 
     def _norm(self, h, train: bool, name: str):
         if not self.batch_norm:
@@ -71,10 +63,36 @@ class CNN(nn.Module):
             h = nn.max_pool(h, (2, 2), strides=(2, 2))
         h = h.reshape((h.shape[0], -1))
         h = nn.Dense(self.dense, use_bias=not self.batch_norm, name="dense")(h)
-        h = nn.relu(self._norm(h, train, "bn_dense"))
+        return nn.relu(self._norm(h, train, "bn_dense"))
+
+
+class HashNetwork(nn.Module):
+    """A backbone (features ``(batch, d)``) and a hash head (``outputs`` real outputs): ``(batch, outputs)``.
+
+    ``outputs`` is the width of the network's output. For binary hashing methods it is the code
+    length q (``config.bits``); quantization methods (DQN, DEPQ, DSQ, SPDAQ) quantize an
+    embedding of their hyperparameter ``dim`` units, so their network has ``outputs = dim``
+    while ``config.bits`` (M log2 K) is the length of the quantized code; CNNH+ asks for q plus
+    its class outputs. ``head``: the head's options (:class:`jhash.models.heads.HeadOptions`).
+
+    The backbone's features are sown as ``'features'`` (what :func:`jhash.evaluate.extract_features`
+    reads). The backbone shares this module's variable scope (``nn.share_scope``), so the
+    parameter tree is the one of the backbones that carried their head before this module
+    existed (``dense0``, ..., ``HashHead_0``): checkpoints of older runs restore unchanged.
+    """
+
+    backbone: nn.Module
+    outputs: int
+    head: HeadOptions = HeadOptions()
+
+    def setup(self):
+        nn.share_scope(self, self.backbone)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = self.backbone(x, train=train)
         self.sow("intermediates", "features", h)
-        return make_head(self.head, bits=self.bits, activation=self.head_activation, groups=self.head_groups,
-                         hidden=self.head_hidden)(h)
+        return self.head.make(self.outputs)(h)
 
 
 class CodeClassifier(nn.Module):
@@ -83,17 +101,15 @@ class CodeClassifier(nn.Module):
     ``d`` is the discretizer called ``on`` (:mod:`jhash.discretize`; a step-independent one:
     ``'sign_ste'`` for GreedyHash's classifier on the binary codes, ``'tanh'`` or
     ``'identity'`` for a classifier on relaxed codes). Methods with pointwise supervision
-    (GreedyHash, DHAG, DSEH) wrap their backbone in it; ``u`` is what gets encoded.
+    (GreedyHash, DHAG, DSEH) wrap their :class:`HashNetwork` in it; ``u`` is what gets encoded.
+    The field keeps its name ``backbone`` because it names the network's place in the parameter
+    tree (``backbone/...``, ``classifier``) that older checkpoints hold; :func:`hash_network` finds it.
     """
 
-    backbone: nn.Module
+    backbone: nn.Module  # the HashNetwork
     num_classes: int
     on: str = "sign_ste"
     use_bias: bool = True
-
-    @property
-    def bits(self) -> int:
-        return self.backbone.bits
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -104,12 +120,7 @@ class CodeClassifier(nn.Module):
         return {"u": u, "logits": logits}
 
 
-_MODELS = {"mlp": MLP, "cnn": CNN}
-from jhash.models import backbones  # noqa: E402  (backbones imports nothing from this module)
-_MODELS["alexnet"] = backbones.AlexNet
-_MODELS["vgg16"] = backbones.VGG16
-_MODELS["resnet18"] = backbones.ResNet18
-_MODELS["resnet50"] = backbones.ResNet50
+_MODELS = {"mlp": MLP, "cnn": CNN, **BACKBONES}  # the backbones by name
 
 
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # config.dtype -> apply_model's dtype
@@ -148,18 +159,43 @@ def apply_model(model: nn.Module, params, model_state, x, *, train: bool, dtype=
     return model.apply(variables, x, train=train), model_state
 
 
-def get_model(name: str, *, bits: int, **kwargs) -> nn.Module:
-    """Builds the model called ``name`` (``'mlp'``, ``'cnn'`` or a backbone of :mod:`jhash.models.backbones`:
-    ``'alexnet'``, ``'vgg16'``, ``'resnet18'``, ``'resnet50'``) with ``bits`` hash outputs."""
+def hash_network(model: nn.Module) -> HashNetwork:
+    """The :class:`HashNetwork` of ``model``: itself, or the one a wrapper (:class:`CodeClassifier`, DSQ's and
+    DEPQ's modules) holds in its ``backbone`` field."""
+    while not isinstance(model, HashNetwork):
+        if not isinstance(getattr(model, "backbone", None), nn.Module):
+            raise ValueError(f"{type(model).__name__} is neither a HashNetwork nor a module wrapping one as its backbone")
+        model = model.backbone
+    return model
+
+
+def get_backbone(name: str, **kwargs) -> nn.Module:
+    """The feature extractor called ``name`` (``'mlp'``, ``'cnn'`` or a backbone of :mod:`jhash.models.backbones`:
+    ``'alexnet'``, ``'vgg16'``, ``'resnet18'``, ``'resnet50'``) with its keyword arguments."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(_MODELS)}")
-    if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0:
-        raise ValueError(f"bits must be a positive integer, got {bits!r}")
     cls = _MODELS[name]
-    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "bits"}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
     unknown = sorted(set(kwargs) - fields)
     if unknown:
-        raise ValueError(f"model {name!r} takes no argument(s) {unknown}; its arguments are {sorted(fields)}")
-    check_head(kwargs.get("head", "fc"), bits=bits, activation=kwargs.get("head_activation", "none"),
-               groups=kwargs.get("head_groups", 4), hidden=kwargs.get("head_hidden", 0))
-    return cls(bits=bits, **kwargs)
+        raise ValueError(f"model {name!r} takes no argument(s) {unknown}; its arguments are "
+                         f"{sorted(fields | set(CONFIG_FIELDS))}")
+    return cls(**kwargs)
+
+
+def network(model_config, *, outputs: int) -> HashNetwork:
+    """The :class:`HashNetwork` of a ``config.model`` dict (``name``, the backbone's keyword arguments and
+    the ``head_*`` options) with ``outputs`` outputs."""
+    if not isinstance(outputs, int) or isinstance(outputs, bool) or outputs <= 0:
+        raise ValueError(f"bits must be a positive integer, got {outputs!r}")
+    kwargs = {k: v for k, v in dict(model_config).items() if k != "name" and k not in CONFIG_FIELDS}
+    backbone = get_backbone(model_config["name"], **kwargs)
+    head = HeadOptions.from_config(model_config)
+    head.check(outputs)
+    return HashNetwork(backbone, outputs, head)
+
+
+def get_model(name: str, *, bits: int, **kwargs) -> HashNetwork:
+    """The backbone called ``name`` (:func:`get_backbone`, its keyword arguments) under the hash head of the
+    ``head_*`` keyword arguments, with ``bits`` outputs (:class:`HashNetwork`)."""
+    return network({"name": name, **kwargs}, outputs=bits)

@@ -50,7 +50,8 @@ import numpy as np
 
 from jhash import evaluate as jeval
 from jhash.methods import adsh
-from jhash.methods.base import Method, hyperparameters
+from jhash.methods import build as build_method
+from jhash.methods.base import Method, Schedule, hyperparameters
 from jhash.models import compute_dtype
 from jhash.online import settings
 from jhash.train.state import data_sharded, make_mesh
@@ -86,7 +87,7 @@ def build(config, *, train_labels, old_codes) -> Method:
     n_old = old.shape[0]
     if n_old >= n:
         raise ValueError(f"old_codes has {n_old} rows but the database has {n} items: no new item to learn codes for")
-    base = adsh.build(_adsh_config(config, hp), train_labels=train_labels)
+    base = adsh.build(_adsh_config(config, hp), train_labels=train_labels, schedule=Schedule.of(config, n))
     frozen = jnp.asarray(old, jnp.float32)
     mu = float(hp["mu"])
 
@@ -95,13 +96,17 @@ def build(config, *, train_labels, old_codes) -> Method:
         return {**base.init_state(), "v": jnp.concatenate([frozen, jnp.asarray(new, jnp.float32)])}
 
     def loss(out, batch, state, *, step, key):
-        value, (state, metrics) = base.loss(out, batch, state, step=step, key=key)
+        value, metrics = base.loss(out, batch, state, step=step, key=key)
         u = jnp.tanh(out)
         balance = mu * jnp.sum(jnp.square(jnp.sum(u, axis=1))) / (n * u.shape[0])
-        state = {**state, "v": state["v"].at[:n_old].set(frozen)}  # the V-step is row-local: B^o stays as it was
-        return value + balance, (state, {**metrics, "balance": balance})
+        return value + balance, {**metrics, "balance": balance}
 
-    return dataclasses.replace(base, name="dihn", loss=loss, init_state=init_state_fn)
+    def v_step(state, *, step, key):  # ADSH's V-step is row-local: B^o stays as it was
+        state = base.discrete_step.update(state, step=step, key=key)
+        return {**state, "v": state["v"].at[:n_old].set(frozen)}
+
+    return dataclasses.replace(base, name="dihn", loss=loss, init_state=init_state_fn,
+                               discrete_step=dataclasses.replace(base.discrete_step, update=v_step))
 
 
 def train_stage(method: Method, config, x, y):
@@ -112,8 +117,8 @@ def train_stage(method: Method, config, x, y):
     checkpoints (a stage is short; jhash.train.train is for runs over a protocol's split).
     """
     mesh = make_mesh(1)
-    state, step_fn = training_setup(method, config, mesh, x[:1], steps_per_epoch=max(1, len(x) // config.batch_size),
-                                    num_steps=method.num_steps)
+    state, step_fn = training_setup(method, config, mesh, x[:1], num_steps=method.num_steps,
+                                    steps_per_epoch=Schedule.of(config, len(x)).steps_per_epoch)
     for step in range(method.num_steps):
         state, metrics = step_fn(state, jax.device_put(step_batch(method, config, x, y, step), data_sharded(mesh)))
     if not np.isfinite(float(metrics["loss"])):
@@ -151,7 +156,7 @@ def run_stages(config, stage_data, *, retrain: bool = True, keep_codes: bool = F
     for s in range(len(stage_data.stages)):
         labels = stage_data.y_train[stage_data.database(s)]
         if s == 0:
-            method = adsh.build(adsh_config, train_labels=labels)
+            method = build_method(adsh_config, train_labels=labels)
         else:
             method = build(config, train_labels=labels, old_codes=codes)
         new_codes, value, seconds, query_codes = _fit(method, config, stage_data, s)
@@ -167,7 +172,7 @@ def run_stages(config, stage_data, *, retrain: bool = True, keep_codes: bool = F
             if s == 0:
                 out.update(retrain_map=value, retrain_seconds=seconds)
             else:
-                _, r_map, r_seconds, _ = _fit(adsh.build(adsh_config, train_labels=labels), config, stage_data, s)
+                _, r_map, r_seconds, _ = _fit(build_method(adsh_config, train_labels=labels), config, stage_data, s)
                 out.update(retrain_map=r_map, retrain_seconds=r_seconds)
         results.append(out)
     return results

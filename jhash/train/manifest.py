@@ -3,8 +3,9 @@
 ``manifest.json`` in the work dir holds the full config, the jhash version and git commit
 (with a flag for uncommitted changes), the versions of the packages that compute the
 results, the devices (kind, platform, count used), the dataset's fingerprint and the
-split's checksum, and one entry per ``train`` call (start time, steps, wall seconds,
-status), so a resumed run shows its history.
+split's checksum, the path, architecture and SHA-256 of each pretrained weights file the
+model started from (``pretrained``), and one entry per ``train`` call (start time, steps,
+wall seconds, status), so a resumed run shows its history.
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def package_versions() -> dict:
     return out
 
 
-def describe(config, *, dataset, split, mesh) -> dict:
-    """The fixed part of the manifest (what a rerun must match)."""
+def describe(config, *, dataset, split, mesh, pretrained=()) -> dict:
+    """The fixed part of the manifest (what a rerun must match). ``pretrained``: the record of the
+    model's pretrained weights files (:func:`jhash.models.pretrained.record`: path, arch, sha256)."""
     device = mesh.devices.flat[0]
     return {
         "config": json.loads(config.to_json()),
@@ -64,6 +66,7 @@ def describe(config, *, dataset, split, mesh) -> dict:
                     "local_count": jax.local_device_count(), "processes": jax.process_count()},
         "dataset": {"name": config.dataset, "fingerprint": dataset.fingerprint, "size": len(dataset)},
         "split": {"protocol": split.protocol, "seed": int(split.seed), "checksum": split.checksum},
+        "pretrained": list(pretrained),
     }
 
 
@@ -100,6 +103,13 @@ def read(workdir) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a jhash run (made by `jhash train`)?")
     return jio.read_json(path)
+
+
+def recorded_pretrained(workdir) -> list[dict] | None:
+    """The ``pretrained`` record of the run's manifest; None for a run without a manifest or one made
+    before the record existed."""
+    path = pathlib.Path(workdir) / "manifest.json"
+    return jio.read_json(path).get("pretrained") if path.exists() else None
 
 
 def result_problem(workdir) -> str | None:

@@ -52,11 +52,11 @@ from jhash.data.augment import get_augmentation
 from jhash.experiment import (  # noqa: F401  (re-exported: the run's data and config, jhash.experiment)
     ExperimentData, _saved_config, load_dataset, load_experiment_data, read_config, run_split, validation_split)
 from jhash.experiment import check_int as _check_int
-from jhash.methods.base import regularized
-from jhash.models import apply_model, compute_dtype, init_model
+from jhash.methods.base import Schedule, regularized
+from jhash.models import apply_model, compute_dtype, init_model, pretrained
 from jhash.train.checkpoint import Checkpointer
 from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
-from jhash.train.manifest import Manifest, describe
+from jhash.train.manifest import Manifest, describe, recorded_pretrained
 from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated, state_shardings
 
 # Fields that may differ when a run is resumed (they do not change what is computed).
@@ -143,6 +143,7 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
         raise ValueError(f"config.reduction_groups ({groups}) must be a multiple of the number of devices "
                          f"({mesh.size})")
     canonical = _canonical_objective(method, mesh, groups, dtype) if deterministic_reductions else None
+    method_objective = methods.base.objective(method)
 
     def train_step(state: TrainState, batch):
         key, augment_key = jax.random.split(jax.random.fold_in(state.key, state.step))
@@ -154,7 +155,7 @@ def make_train_step(method, optimizer, mesh, augment=get_augmentation("none"), s
         else:
             def objective(params):
                 u, model_state = apply_model(method.model, params, state.model_state, x, train=True, dtype=dtype)
-                loss, (method_state, metrics) = method.loss(u, batch, state.method_state, step=state.step, key=key)
+                loss, (method_state, metrics) = method_objective(u, batch, state.method_state, step=state.step, key=key)
                 return loss, (model_state, method_state, metrics)
 
             (loss, (model_state, method_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(
@@ -199,6 +200,7 @@ def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
     of batch / groups items and its running averages move by the mean of the groups' updates.
     """
     model = method.model
+    method_objective = methods.base.objective(method)
 
     def per_device(params, model_state, x, batch, method_state, step, key):
         local = x.shape[0]  # groups held by this device
@@ -208,12 +210,11 @@ def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
         gather = lambda tree: jax.lax.all_gather(tree, "data", tiled=True)  # noqa: E731  (groups in order)
         u = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), gather(stack(outputs)))
 
-        def objective(u):
-            loss, (new_method_state, metrics) = method.loss(u, batch, method_state, step=step, key=key)
-            return loss, (new_method_state, metrics)
+        def of_outputs(u):
+            return method_objective(u, batch, method_state, step=step, key=key)
 
         # allow_int: a model may output integer leaves (e.g. codeword indices); their cotangents are float0
-        (loss, (method_state, metrics)), du = jax.value_and_grad(objective, has_aux=True, allow_int=True)(u)
+        (loss, (method_state, metrics)), du = jax.value_and_grad(of_outputs, has_aux=True, allow_int=True)(u)
         du = jax.tree.map(lambda d: d.reshape(groups, -1, *d.shape[1:]), du)
         first = jax.lax.axis_index("data") * local
         grads = stack(pull_backs[g](jax.tree.map(lambda d: d[first + g], du))[0] for g in range(local))
@@ -246,10 +247,15 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
 
 
-def init_state(method, optimizer, config, sample_x) -> TrainState:
+def init_state(method, optimizer, config, sample_x, *, load_pretrained: bool = False) -> TrainState:
+    """The initial train state; ``load_pretrained``: with the model's pretrained weights files put into the
+    initialised parameters (:func:`jhash.models.pretrained.load`; not for a restore target, which the
+    checkpoint fills)."""
     key = jax.random.PRNGKey(config.seed)
     init_key, step_key = jax.random.split(key)
     params, model_state = init_model(method.model, init_key, jnp.asarray(sample_x))
+    if load_pretrained:
+        params, model_state = pretrained.load(method.model, params, model_state)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -260,11 +266,13 @@ def init_state(method, optimizer, config, sample_x) -> TrainState:
     )
 
 
-def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_steps: int):
-    """``(state, step_fn)``: the optimizer's schedule, the initial train state placed with its
-    shardings on ``mesh`` (:func:`jhash.train.state.state_shardings`) and the jitted step."""
+def training_setup(method, config, mesh, sample_x, *, steps_per_epoch: int, num_steps: int,
+                   load_pretrained: bool = True):
+    """``(state, step_fn)``: the optimizer's schedule, the initial train state (pretrained weights loaded
+    unless ``load_pretrained=False``) placed with its shardings on ``mesh``
+    (:func:`jhash.train.state.state_shardings`) and the jitted step."""
     optimizer = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch, num_steps=num_steps)
-    state = init_state(method, optimizer, config, sample_x)
+    state = init_state(method, optimizer, config, sample_x, load_pretrained=load_pretrained)
     sharding = state_shardings(state, mesh, method.sharded_state)
     step_fn = make_train_step(method, optimizer, mesh, get_augmentation(config.augment), sharding,
                               reduction_groups=config.get("reduction_groups", 8),
@@ -335,11 +343,15 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     n_train = len(exp.train_index)
     if config.batch_size > n_train:
         raise ValueError(f"config.batch_size ({config.batch_size}) is larger than the training set ({n_train})")
-    steps_per_epoch = n_train // config.batch_size
-    method = regularized(methods.get_method(config.method).build(config, train_labels=exp.y_train), config)
-    num_steps = method.num_steps or steps_per_epoch * config.num_epochs
+    schedule = Schedule.of(config, n_train)  # the step arithmetic every method's build gets
+    steps_per_epoch = schedule.steps_per_epoch
+    method = regularized(methods.build(config, train_labels=exp.y_train, schedule=schedule), config)
+    num_steps = method.num_steps or schedule.num_steps
+    # weights files: recorded by digest at the start; a resumed run's checkpoint holds the parameters
+    weights = (pretrained.check_unchanged(method.model, recorded_pretrained(workdir)) if resuming
+               else pretrained.record(method.model))
     state, step_fn = training_setup(method, config, mesh, exp.sample_x(), steps_per_epoch=steps_per_epoch,
-                                    num_steps=num_steps)
+                                    num_steps=num_steps, load_pretrained=not resuming)
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=config.keep_checkpoints)
     if resuming:
         state = ckpt.restore_newest_intact(state, set_aside=True)
@@ -347,7 +359,8 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
         jio.write_json(workdir / "config.json", json.loads(config.to_json()), sort_keys=True)
     start = int(state.step)
     batch_sharding = data_sharded(mesh)
-    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh), write=primary)
+    manifest = Manifest(workdir, describe(config, dataset=exp.dataset, split=exp.split, mesh=mesh, pretrained=weights),
+                        write=primary)
     writers = [JsonlWriter(workdir / "metrics.jsonl", resume_step=start),
                TensorBoardWriter(workdir / "tensorboard", resume_step=start)] if primary else []
     bar = tqdm(total=num_steps, initial=start, desc=f"{config.method} {config.dataset} {config.bits} bits",
