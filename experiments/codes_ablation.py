@@ -146,12 +146,12 @@ def truncation_stats(run_dir: pathlib.Path) -> dict:
     path = run_dir / "truncation.json"
     if path.exists():
         return json.loads(path.read_text())
-    from jhash import evaluate, metrics
+    from jhash import evaluate, metrics, run
     from jhash.models import bit_weights, truncate_codes
     from jhash.train import trainer
 
     config = trainer.read_config(run_dir)
-    method, state, data = evaluate.restore_run(config, run_dir)
+    method, state, data = run.restore_run(config, run_dir)
     x, yq, yd = data.dataset.x, data.labels("query"), data.labels("database")
     q = evaluate.encode(method, state, x, index=data.split.query, batch_size=config.eval.batch_size)
     db = evaluate.encode(method, state, x, index=data.split.database, batch_size=config.eval.batch_size)

@@ -24,7 +24,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jhash import evaluate, methods  # noqa: E402
+from jhash import evaluate, methods, run  # noqa: E402
 from jhash.config import apply_overrides, load_config  # noqa: E402
 from jhash.train import trainer  # noqa: E402
 
@@ -54,7 +54,7 @@ def lsh_on_features(dpsh_dir: pathlib.Path, bits: int, seed: int) -> dict:
     out = dpsh_dir / "lsh_metrics.json"
     if out.exists():
         return json.loads(out.read_text())
-    method, state, data = evaluate.restore_run(trainer.read_config(dpsh_dir), dpsh_dir)
+    method, state, data = run.restore_run(trainer.read_config(dpsh_dir), dpsh_dir)
     x = data.dataset.x
     feats = {name: evaluate.extract_features(method, state, x, index=getattr(data.split, name))
              for name in ("train", "query", "database")}

@@ -27,7 +27,6 @@ sys.path.insert(0, str(HERE.parent))
 import deep_results  # noqa: E402  (experiments/deep_results.py)
 import shallow_mnist  # noqa: E402  (experiments/shallow_mnist.py)
 
-import jhash.data as jdata  # noqa: E402
 from jhash import methods, shallow  # noqa: E402
 
 DEEP = ("dpsh", "adsh", "ddsh", "dsdh", "cnnh", "ftdsh", "hbmp")
@@ -93,7 +92,6 @@ def main(argv=None):
     done = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
     out = pathlib.Path(args.out or HERE / f"results/discrete_{args.dataset}.md")
     runner = argparse.Namespace(full=False, num_devices=1, data_dir=args.data_dir, epochs=0)
-    ds = None
     rows: dict = {}
     for seed in args.seeds:
         for bits in args.bits:
@@ -105,9 +103,8 @@ def main(argv=None):
                 rows.setdefault((m, bits), []).append(
                     (r["map@all"], json.loads((wd / "timing.json").read_text())["train_s"]))
             for m in flat:
-                if not args.table_only and ds is None:
-                    ds = jdata.load(args.dataset, data_dir=args.data_dir)
-                r = shallow_mnist.run_cached(m, bits, seed, ds, args.dataset, cache, done, fit=not args.table_only)
+                r = shallow_mnist.run_cached(m, bits, seed, args.dataset, cache, done, data_dir=args.data_dir,
+                                             fit=not args.table_only)
                 if r is None:
                     continue
                 rows.setdefault((m, bits), []).append((r["map"], r["fit_s"]))

@@ -3,14 +3,18 @@
     PYTHONPATH=. python experiments/shallow_mnist.py --data_dir ../shared/data \
         [--methods lsh,itq,...] [--bits 16,32,64] [--seeds 3] [--cache runs/shallow_mnist.jsonl]
 
-For each (method, bits, seed): the protocol's split drawn with that seed
-(jhash.data.make_split), the method fitted on the training set's raw pixels scaled to
-[0, 1] with ``jax.random.key(seed)``, queries and database encoded with the fitted
-encoder, then mAP@ALL (jhash.metrics.mean_average_precision, k=None) and precision within
-Hamming radius 2 against the class labels. Fit seconds include JAX compilation (the first
-call of a shape compiles); encode seconds are for queries + database. Each finished run
-is appended to the cache file, so an interrupted run resumes and new methods are added
-without rerunning the others.
+Each (method, bits, seed) is a jhash run (jhash.run.train of ``jhash train --config
+method:NAME:dataset=mnist,bits=B,seed=S``, jhash.config.shallow_config) in a folder next to the
+cache (``runs/shallow_mnist/method=M,bits=B,seed=S``): the protocol's split drawn with that seed
+(jhash.data.make_split), the method fitted on the training set's raw pixels scaled to [0, 1]
+with ``jax.random.key(seed)``, queries and database encoded with the fitted encoder, then
+mAP@ALL (ties by database index) and precision within Hamming radius 2 against the class labels
+by the evaluator. Fit seconds include JAX compilation (the first call of a shape compiles);
+encode seconds are for queries + database. Each finished run is appended to the cache file, so
+an interrupted run resumes and new methods are added without rerunning the others. The same
+runs as a sweep with jhash's own table: ``jhash sweep --config
+'method:{method}:dataset=mnist,bits={bits},seed={seed}' --grid method=lsh,itq --grid bits=16,32,64
+--grid seed=0,1,2 --workdir DIR --config.data_dir=../shared/data``.
 """
 from __future__ import annotations
 
@@ -19,16 +23,16 @@ import json
 import os
 import pathlib
 import sys
-import time
 
-import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "configs"))
 import shallow as shallow_config  # noqa: E402  (experiments/configs/shallow.py)
 
 import jhash.data as jdata  # noqa: E402
-from jhash import metrics, shallow  # noqa: E402
+from jhash import io as jio  # noqa: E402
+from jhash import run, shallow, sweep  # noqa: E402
+from jhash.config import apply_overrides, load_config  # noqa: E402
 
 LABEL = {"lsh": "LSH", "lfh": "LFH", "fsdh": "FSDH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "agh": "AGH-1", "agh2": "AGH-2",
          "sgh": "SGH", "dgh": "DGH-I", "fth": "FTH", "sdh": "SDH", "ksh": "KSH", "cosdish": "COSDISH",
@@ -37,50 +41,37 @@ LABEL = {"lsh": "LSH", "lfh": "LFH", "fsdh": "FSDH", "pcah": "PCAH", "itq": "ITQ
          "rsh": "RSH", "rph": "RPH", "dserh": "DSeRH", "affhash": "AffHash"}
 
 
-def run_one(cfg, ds, seed):
-    split = jdata.make_split(ds, jdata.get_protocol(cfg.protocol), seed)
-    flat = lambda idx: (ds.x[idx].reshape(len(idx), -1).astype(np.float32) / cfg.scale)  # noqa: E731
-    xtr, xq, xdb = flat(split.train), flat(split.query), flat(split.database)
-    if cfg.center:
-        mu = xtr.mean(0)
-        xtr, xq, xdb = xtr - mu, xq - mu, xdb - mu
-    ytr, yq, ydb = ds.y[split.train], ds.y[split.query], ds.y[split.database]
-    fit = shallow.get_method(cfg.fit_method)
-    t0 = time.perf_counter()
-    hasher = fit(xtr, ytr, bits=cfg.bits, key=jax.random.key(seed), **cfg.hyper)
-    jax.block_until_ready(hasher.params)
-    t1 = time.perf_counter()
-    qc, dc = hasher.encode(xq), hasher.encode(xdb)
-    t2 = time.perf_counter()
-    p2, _ = metrics.precision_recall_at_radius(qc, dc, yq, ydb, radius=2)
-    return {"method": cfg.method, "bits": cfg.bits, "seed": seed, "dataset": cfg.dataset,
-            "map": metrics.mean_average_precision(qc, dc, yq, ydb, k=None), "p_r2": p2,
-            "fit_s": t1 - t0, "encode_s": t2 - t1, "hyper": dict(cfg.hyper)}
+def run_one(method, bits, seed, dataset, run_dir, *, data_dir="", center=False, features=""):
+    """The jhash run of (method, bits, seed) in ``run_dir`` and its table row (``features``: the feature file of
+    this seed, or "" for the pixels)."""
+    arg = f"dataset={dataset},bits={bits},seed={seed},center={center}" + (f",features={features}" if features else "")
+    config = apply_overrides(load_config(f"method:{method}:{arg}"),
+                             [f"data_dir={data_dir if dataset != 'digits' else ''}", "progress=false"])
+    results = run.train(config, run_dir)
+    timing = jio.read_json(pathlib.Path(run_dir) / "timing.json")
+    return {"method": method, "bits": bits, "seed": seed, "dataset": dataset, "map": results["map@all"],
+            "p_r2": results["precision@r2"], "fit_s": timing["fit_s"], "encode_s": timing["encode_s"]}
 
 
-def _feature_loader(pattern: str, dataset: str, data_dir: str):
-    """seed -> the feature file of that seed (``{seed}`` in ``pattern``), checked to hold one row per
-    item of ``dataset`` with its labels (so the dataset's protocol draws the same split)."""
+def check_features(pattern: str, dataset: str, data_dir: str, seeds: int) -> None:
+    """Each seed's feature file (``{seed}`` in ``pattern``) holds one row per item of ``dataset`` with its labels
+    in order (so the dataset's protocol draws the same split)."""
     source = jdata.load(dataset, data_dir=data_dir if dataset != "digits" else None)
-
-    def load(seed):
+    for seed in range(seeds):
         path = pattern.format(seed=seed)
         feats = jdata.load(path)
         if len(feats.y) != len(source.y) or not np.array_equal(np.asarray(feats.y), np.asarray(source.y)):
             raise ValueError(f"--features {path}: its {len(feats.y)} labels are not those of {dataset}'s "
                              f"{len(source.y)} items in order (extract it from {dataset} itself)")
-        return feats
-
-    return load
 
 
-def run_cached(method, bits, seed, ds, dataset, cache: pathlib.Path, done: list, center=False, fit=True,
+def run_cached(method, bits, seed, dataset, cache: pathlib.Path, done: list, *, data_dir="", center=False, fit=True,
                features=""):
     """The run of (method, bits, seed): from ``done`` (the cache's rows) if it is there with the
-    same settings, else (with ``fit``) fitted now and appended to ``done`` and to the ``cache``
-    file, else None. ``ds``: the dataset, or a function of the seed giving it (loaded only when
-    a fit is needed). ``features``: the feature file's name pattern when ``ds`` holds features
-    (kept in the row's ``features``; rows on pixels have none)."""
+    same settings, else (with ``fit``) run now (:func:`run_one`, in the folder named like the cache
+    without its suffix) and appended to ``done`` and to the ``cache`` file, else None.
+    ``features``: the feature files' name pattern (``{seed}`` replaced by the seed; kept in the
+    row's ``features``; rows on pixels have none)."""
     cfg = shallow_config.get_config(f"method={method},dataset={dataset},bits={bits},center={center},"
                                     f"features={features}")
     for r in done:
@@ -89,7 +80,11 @@ def run_cached(method, bits, seed, ds, dataset, cache: pathlib.Path, done: list,
             return r
     if not fit:
         return None
-    r = run_one(cfg, ds(seed) if callable(ds) else ds, seed)
+    name = sweep.run_name({"method": method, "bits": bits, "seed": seed}) + (",center" if center else "")
+    run_dir = cache.with_suffix("") / (name + (",features=" + pathlib.Path(features).stem if features else ""))
+    r = run_one(method, bits, seed, dataset, run_dir, data_dir=data_dir, center=center,
+                features=features.format(seed=seed))
+    r["hyper"] = dict(cfg.hyper)
     if features:
         r["features"] = features
     print(json.dumps(r), flush=True)
@@ -153,10 +148,8 @@ def main(argv=None):
                         "pixels; '{seed}' in the name is replaced by the seed (one network per split)")
     a = p.parse_args(argv)
     methods, bits_list = a.methods.split(","), [int(b) for b in a.bits.split(",")]
-    if a.features:
-        ds = _feature_loader(a.features, a.dataset, a.data_dir)
-    else:
-        ds = jdata.load(a.dataset, data_dir=a.data_dir if a.dataset != "digits" else None)
+    if a.features and not a.table_only:
+        check_features(a.features, a.dataset, a.data_dir, a.seeds)
     cache = pathlib.Path(a.cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
@@ -164,7 +157,8 @@ def main(argv=None):
         for m in methods:
             for b in bits_list:
                 for seed in range(a.seeds):
-                    run_cached(m, b, seed, ds, a.dataset, cache, done, center=a.center, features=a.features)
+                    run_cached(m, b, seed, a.dataset, cache, done, data_dir=a.data_dir, center=a.center,
+                               features=a.features)
     rows = [r for r in done if r["dataset"] == a.dataset and r["seed"] < a.seeds
             and r.get("features", "") == a.features
             and r["hyper"] == dict(shallow_config.get_config(

@@ -174,14 +174,13 @@ def _main(argv) -> int:  # deterministic GPU kernels: asked for by `import jhash
         return 0 if report["identical"] else 1
 
     if args.command == "eval":
-        from jhash.evaluate import evaluate_run
-        from jhash.train import read_config
-        from jhash.train.trainer import validate_config
+        from jhash.experiment import read_config
+        from jhash.run import evaluate, validate_config
 
         start = time.time()
         config = read_config(args.workdir)
         validate_config(config)
-        metrics = evaluate_run(config, args.workdir)
+        metrics = evaluate(config, args.workdir)
         import jax
 
         if jax.process_index() == 0:
@@ -194,7 +193,7 @@ def _main(argv) -> int:  # deterministic GPU kernels: asked for by `import jhash
     import jax
 
     from jhash.io import read_json
-    from jhash.train import train
+    from jhash.run import train
 
     import signal
 

@@ -91,6 +91,53 @@ def set_head(c: ml_collections.ConfigDict, head: str) -> None:
         c.model.update({"head": head, "head_groups": HeadOptions.groups, "head_hidden": HeadOptions.hidden})
 
 
+def shallow_config(method: str, arg=None) -> ml_collections.ConfigDict:
+    """A shallow method (:mod:`jhash.shallow`) as a run: ``arg`` gives ``dataset`` (default mnist), ``bits``
+    (32), ``seed`` (0: the split's seed and the fit's key), ``center`` (subtract the training mean) and
+    ``features`` (a feature file of the dataset to fit on instead of its pixels). ``config.shallow`` holds the
+    fit function's name and the input scale, ``config.<method>`` every keyword argument of the fit
+    (:func:`jhash.shallow.settings.fit_arguments`: its defaults and the per-dataset settings); the other
+    fields are :func:`base_config`'s (eval, split, validation; the network and optimizer fields are unused).
+    Settings given per code length are resolved from the ``bits`` of ``arg``: a sweep over code lengths puts
+    ``bits={bits}`` in the spec, not a grid field."""
+    from jhash.shallow.settings import fit_arguments, fit_settings
+
+    args = parse_arg(arg, dataset="mnist", bits=32, seed=0, center=False, features="")
+    s = fit_settings(method, dataset=args.dataset, bits=args.bits, features=args.features)
+    c = base_config()
+    c.method, c.dataset, c.protocol, c.bits = method, args.features or args.dataset, args.dataset, args.bits
+    c.seed = c.split_seed = args.seed
+    c.shallow = ml_collections.ConfigDict({"fit": s["fit"], "scale": s["scale"], "center": args.center})
+    c[method] = ml_collections.ConfigDict(fit_arguments(s["fit"], s["hyper"]))
+    return c
+
+
+def online_config(method: str, arg=None) -> ml_collections.ConfigDict:
+    """An online method (``online_mihash`` or ``dihn``, :mod:`jhash.online`) with classes arriving in stages:
+    ``arg`` gives ``dataset`` (default mnist), ``bits`` (32), ``seed`` (0: split and learner) and ``cpu``
+    (DIHN's CPU-sized budget). ``config.stages``: ``first`` classes, then ``per_stage`` at a time;
+    ``config.retrain_stages`` also trains the from-scratch baseline of every stage. Online MIHash streams 3
+    passes over each stage's new items; DIHN uses the dataset's shared network and budget
+    (``jhash.configs.common.experiment_config``)."""
+    from jhash.online.settings import defaults
+
+    args = parse_arg(arg, dataset="mnist", bits=32, seed=0, cpu=False)
+    if method == "dihn":
+        from jhash.configs.common import experiment_config
+
+        c = experiment_config("dihn", dataset=args.dataset, bits=args.bits, cpu=args.cpu)
+    else:
+        c = base_config()
+        c.method, c.dataset, c.bits = method, args.dataset, args.bits
+    c.seed = c.split_seed = args.seed
+    c.stages = ml_collections.ConfigDict({"first": 5, "per_stage": 1})
+    c.retrain_stages = False
+    c[method] = defaults(method)
+    if method == "online_mihash":
+        c.online_mihash.stream_epochs = 3  # 3 passes over each stage's new items (cheap: linear functions)
+    return c
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """Parses ``"dataset=mnist,bits=64"`` into a ConfigDict, starting from ``defaults``.
 
@@ -147,9 +194,10 @@ def config_file(spec: str) -> str:
         return f"{installed / 'features.py'}:{spec[len('features:'):]}"
     if spec.startswith("method:"):
         name, _, arg = spec[len("method:"):].partition(":")
-        from jhash import methods
+        from jhash import registry
 
-        methods.get_method(name)  # unknown method -> ValueError
+        if registry.kind(name) == "shallow":  # unknown method -> ValueError
+            raise ValueError(f"{name} is a shallow method: its config is jhash.config.shallow_config, not a file")
         return f"{installed / name}.py:{arg}"
     path = spec.partition(":")[0]
     if not pathlib.Path(path).is_file():
@@ -161,12 +209,18 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads ``path/to/config.py[:arg]`` with ``ml_collections.config_flags`` (as ``--config path.py:arg``): imports
     the file and calls its ``get_config(arg)`` (``get_config()`` when no arg is given).
 
-    ``method:NAME[:arg]`` and ``features:arg`` are the config files installed with jhash (:func:`config_file`).
+    ``method:NAME[:arg]`` and ``features:arg`` are the config files installed with jhash (:func:`config_file`);
+    for a shallow method ``method:NAME[:arg]`` is :func:`shallow_config`.
     An error in the file or its argument is raised as the file raised it (one line, no traceback).
     """
     from absl import flags
     from ml_collections import config_flags
 
+    from jhash import registry
+
+    name, _, arg = spec.partition(":")[2].partition(":")
+    if spec.startswith("method:") and registry.kind(name) == "shallow":  # one file would hold 25 one-liners
+        return shallow_config(name, arg or None)
     values = flags.FlagValues()
     argv = ["jhash", f"--config={config_file(spec)}"]
     holder = config_flags.DEFINE_config_file("config", flag_values=values, sys_argv=argv, lock_config=False)

@@ -1,6 +1,7 @@
 """The one evaluator: encode the query and database sets, score the Hamming ranking, write the results.
 
-``evaluate_run`` writes into the work dir:
+``evaluate_run`` (a deep method's network and train state) and ``write_results`` (any +-1 codes: the
+shallow and online runs of :mod:`jhash.run` score theirs here) write into the work dir:
 
   metrics.json  {"map@all": ..., "map@<k>": ..., "tie_aware_map@all": ..., "precision@r2": ..., "recall@r2": ...,
                  "lookup_precision@r2": ..., "lookup_recall@r2": ..., "lookup_retrieved@r2": ...,
@@ -51,7 +52,7 @@ from jhash import quantization as jquant
 from jhash import data as jdata
 from jhash import distributed
 from jhash.models import apply_model, compute_dtype, hash_network
-from jhash.train.state import data_sharded, make_mesh, replicated, state_shardings
+from jhash.train.state import data_sharded, make_mesh, replicated
 
 
 def _map_batches(fn, state, x, index, batch_size: int, mesh, width: int, dtype, workers: int = -1) -> np.ndarray:
@@ -327,82 +328,86 @@ def retrieval_curves(query_codes, db_codes, query_labels, db_labels) -> dict:
     }
 
 
-def restore_run(config, workdir, *, data=None, mesh=None):
-    """``(method, state, data)`` of a run: its method rebuilt from ``config`` and the latest checkpoint restored."""
-    from jhash import methods
-    from jhash.train import trainer
-    from jhash.train.checkpoint import Checkpointer
+def evaluate_run(config, workdir, *, method, state, data, mesh=None, timing: dict | None = None) -> dict:
+    """Encodes the run's query and database sets with ``method`` and its train ``state``, computes the
+    metrics, writes metrics.json, codes.npz and curves.npz (:func:`write_results`).
 
-    data = data or trainer.load_experiment_data(config, workdir)
-    mesh = mesh or make_mesh(config.num_devices)
-    method = methods.build(config, train_labels=data.y_train)
-    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
-    try:
-        target = trainer.init_state(method, trainer.make_optimizer(
-            config.optimizer, steps_per_epoch=1, num_steps=1), config, data.sample_x())
-        target = jax.device_put(target, state_shardings(target, mesh, method.sharded_state))
-        return method, ckpt.restore_newest_intact(target, set_aside=False), data
-    finally:
-        ckpt.close()
-
-
-def evaluate_run(config, workdir, *, method=None, state=None, data=None, mesh=None, timing: dict | None = None) -> dict:
-    """Encodes the run's query and database sets, computes the metrics, writes metrics.json, codes.npz and curves.npz.
-
-    With only ``config`` and ``workdir`` it rebuilds the method and restores the latest
-    checkpoint of the run (this is what ``jhash eval`` does).  The index's lookup times go
-    into ``timing`` when given (the trainer writes it to timing.json), otherwise they are
-    merged into the work dir's timing.json. Holds the work dir's lock (:func:`jhash.io.workdir_lock`).
+    ``data``: the run's :class:`jhash.experiment.ExperimentData` (the trainer passes what it loaded);
+    ``jhash eval`` restores a run's method and state with :func:`jhash.run.restore_run` first
+    (:func:`jhash.run.evaluate`). The index's lookup times go into ``timing`` when given (the
+    trainer writes it to timing.json), otherwise they are merged into the work dir's timing.json.
+    Holds the work dir's lock (:func:`jhash.io.workdir_lock`).
     """
     workdir = pathlib.Path(workdir)
     with distributed.primary_only(jio.workdir_lock(workdir, create=False)):
-        return _evaluate_run(config, workdir, method=method, state=state, data=data, mesh=mesh, timing=timing)
+        mesh = mesh or make_mesh(config.num_devices)
+        if method.quantizer is not None:
+            return _evaluate_quantized(method, state, config, data, mesh, workdir, map_k_of(config))
+        enc = dict(batch_size=config.eval.batch_size, mesh=mesh, workers=config.data.workers,
+                   dtype=compute_dtype(config.get("dtype", "float32")))
+
+        def codes_of(index, *, database: bool = False):
+            codes = encode(method, state, data.dataset.x, index=index, **enc)
+            if database:
+                _substitute_learned(method, state, data, codes)  # learned codes of the training items (ADSH's V)
+            return codes
+
+        return score_run(config, workdir, data, codes_of, timing=timing)
 
 
-def _evaluate_run(config, workdir, *, method, state, data, mesh, timing) -> dict:
-    from jhash.train import trainer
+def score_run(config, workdir, data, codes_of, *, timing: dict | None = None) -> dict:
+    """The evaluation every kind of run shares: ``codes_of(index)`` (+-1 int8 codes of the dataset items
+    ``index``; ``database=True`` for the database) gives the query and database codes of the split, and
+    with ``config.validation`` those of the validation items against the rest of the training set;
+    then :func:`write_results`. Used by :func:`evaluate_run` (deep methods' networks) and
+    :mod:`jhash.shallow.runner` (a fitted :class:`jhash.shallow.Hasher`)."""
+    qc = codes_of(data.split.query)
+    dc = codes_of(data.split.database, database=True)
+    validation = None
+    if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
+        y = np.asarray(data.dataset.y)
+        validation = (codes_of(data.validation_index), codes_of(data.train_index), y[data.validation_index],
+                      y[data.train_index])
+    return write_results(config, workdir, qc, dc, data.labels("query"), data.labels("database"),
+                         query_index=data.split.query, database_index=data.split.database, validation=validation,
+                         timing=timing)
 
-    data = data or trainer.load_experiment_data(config, workdir)
-    mesh = mesh or make_mesh(config.num_devices)
-    if method is None or state is None:
-        method, state, data = restore_run(config, workdir, data=data, mesh=mesh)
-    protocol_k = _protocol_k(config)
-    map_k = protocol_k if config.eval.map_k == -1 else (config.eval.map_k or None)
-    if method.quantizer is not None:
-        return _evaluate_quantized(method, state, config, data, mesh, workdir, map_k)
-    yq, yd = data.labels("query"), data.labels("database")
-    enc = dict(batch_size=config.eval.batch_size, mesh=mesh, workers=config.data.workers,
-               dtype=compute_dtype(config.get("dtype", "float32")))
-    qc = encode(method, state, data.dataset.x, index=data.split.query, **enc)
-    dc = encode(method, state, data.dataset.x, index=data.split.database, **enc)
-    _substitute_learned(method, state, data, dc)  # learned codes of the training items (ADSH's V)
+
+def write_results(config, workdir, qc, dc, yq, yd, *, query_index, database_index, validation=None,
+                  timing: dict | None = None) -> dict:
+    """Scores query codes ``qc`` against database codes ``dc`` (+-1, with labels ``yq``, ``yd`` and their
+    dataset positions) by :func:`retrieval_metrics` and writes metrics.json, codes.npz and curves.npz
+    (see the module docstring); ``validation``: ``(query codes, database codes, query labels, database
+    labels)`` of the validation items, scored into ``val_map@all`` and ``val_precision@r``. The index's
+    lookup times go into ``timing`` when given, else are merged into the work dir's timing.json.
+    Every kind of run (deep, shallow, online) writes its results here."""
+    workdir = pathlib.Path(workdir)
     lookup_timing = {}
-    results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k, radius=config.eval.radius, timing=lookup_timing)
+    results = retrieval_metrics(qc, dc, yq, yd, map_k=map_k_of(config), radius=config.eval.radius,
+                                timing=lookup_timing)
     if timing is not None:
         timing.update(lookup_timing)
     elif distributed.is_primary():
         path = workdir / "timing.json"
         old = jio.read_json(path) if path.is_file() else {}
         jio.write_json(path, {**old, **lookup_timing})
-    if len(data.validation_index):  # model selection: held-out training items against the rest of the training set
-        x, y = data.dataset.x, np.asarray(data.dataset.y)
-        vq = encode(method, state, x, index=data.validation_index, **enc)
-        vd = encode(method, state, x, index=data.train_index, **enc)
-        val = retrieval_metrics(vq, vd, y[data.validation_index], y[data.train_index], map_k=None,
-                                radius=config.eval.radius)
+    if validation is not None:
+        vq, vd, yvq, yvd = validation
+        val = retrieval_metrics(vq, vd, yvq, yvd, map_k=None, radius=config.eval.radius)
         results.update({f"val_{k}": val[k] for k in ("map@all", f"precision@r{config.eval.radius}")})
     results = {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in results.items()}
     if not distributed.is_primary():  # every process computes the results; process 0 writes them
         return results
     jio.savez(workdir / "codes.npz", query_codes=jcodes.pack(qc), database_codes=jcodes.pack(dc),
-             query_labels=yq, database_labels=yd, query_index=data.split.query, database_index=data.split.database,
+             query_labels=yq, database_labels=yd, query_index=query_index, database_index=database_index,
              bits=np.int64(config.bits))
     jio.savez(workdir / "curves.npz", **retrieval_curves(qc, dc, yq, yd))
     jio.write_json(workdir / "metrics.json", results, sort_keys=True)  # last: metrics.json marks the results complete
     return results
 
 
-def _protocol_k(config):
-    from jhash import data as jdata
-
+def map_k_of(config):
+    """The mAP@k cut-off of ``config.eval.map_k``: the protocol's for -1, None (no mAP@k) for 0."""
+    if config.eval.map_k != -1:
+        return config.eval.map_k or None
     return jdata.get_protocol(config.protocol or config.dataset).map_k

@@ -62,8 +62,8 @@ def from_model(model_config: dict, dataset, *, batch_size: int = 256, seed: int 
 
 def from_run(workdir, *, batch_size: int = 256, mesh=None):
     """``(features, dataset, config)``: the features of every item of a run's dataset by its trained model."""
-    from jhash.evaluate import restore_run
-    from jhash.train import read_config
+    from jhash.experiment import read_config
+    from jhash.run import restore_run
 
     config = read_config(workdir)
     mesh = mesh or make_mesh(config.num_devices)

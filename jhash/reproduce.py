@@ -41,9 +41,9 @@ def compare_runs(original, rerun) -> dict:
 
 def reproduce(run_dir, workdir=None) -> dict:
     """Trains ``run_dir``'s config again in ``workdir`` (a new temporary folder by default) and compares."""
-    from jhash.train import read_config, train
+    from jhash.experiment import read_config
+    from jhash.run import train, validate_config
     from jhash.train.manifest import result_problem
-    from jhash.train.trainer import validate_config
 
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():

@@ -4,6 +4,8 @@
       --grid method=dpsh,dch --grid bits=16,32 --grid seed=0,1,2 --workdir runs/sweep [--config.FIELD=VALUE ...]
   jhash aggregate runs/sweep          # results.md, results.csv and plots/*.png in the sweep folder
 
+Any method kind runs in a sweep (:func:`jhash.run.train`: deep, shallow and online methods,
+e.g. ``--config 'method:{method}:dataset=digits' --grid method=dpsh,itq,sdh``), into one table.
 A grid key that appears as ``{key}`` in the config spec is substituted there; every other
 key is a config field set on each run (``bits``, ``seed``, ``dch.gamma``, ``optimizer.learning_rate``).
 Each run trains in ``WORKDIR/<key=value,...>`` with its own manifest (``manifest.json``).
@@ -65,7 +67,7 @@ def run_name(point: dict) -> str:
 def expand(spec: dict) -> list[tuple[str, dict, object]]:
     """``[(name, point, config)]`` for every point of the grid, configs loaded and overridden."""
     from jhash.config import apply_overrides, load_config
-    from jhash.train.trainer import validate_config
+    from jhash.run import validate_config
 
     grid = spec["grid"]
     keys = list(grid)
@@ -113,7 +115,7 @@ def run_sweep(spec: dict, workdir, *, log=print) -> list[pathlib.Path]:
 
 
 def _run_all(runs, workdir: pathlib.Path, log) -> list[pathlib.Path]:
-    from jhash.train import train
+    from jhash.run import train
 
     dirs = []
     for i, (name, _, config) in enumerate(runs):

@@ -8,7 +8,7 @@ import pytest
 
 from jhash import codes as jcodes
 from jhash.config import apply_overrides, load_config
-from jhash.evaluate import restore_run
+from jhash.run import restore_run
 from jhash.train import train
 from jhash.train.trainer import read_config
 

@@ -11,7 +11,7 @@ from jhash import data as jdata
 from jhash import features
 from jhash.config import load_config
 from jhash.train import train
-from jhash.evaluate import restore_run
+from jhash.run import restore_run
 from jhash.train import read_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

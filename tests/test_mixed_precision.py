@@ -54,7 +54,7 @@ def test_float32_compute_dtype_is_the_plain_network():
 def test_a_bfloat16_run_keeps_float32_state_and_learns(tmp_path):
     c = tiny_config("dtype=bfloat16")
     result = train(c, tmp_path / "bf16")
-    from jhash.evaluate import restore_run
+    from jhash.run import restore_run
     from jhash.train import read_config
 
     _, state, _ = restore_run(read_config(tmp_path / "bf16"), tmp_path / "bf16")

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jhash import evaluate, metrics, quantization as jq
+from jhash import metrics, quantization as jq
+from jhash import run as jrun
 from jhash.config import apply_overrides, load_config
 from jhash.methods import depq, dqn, dsq, spdaq
 from jhash.train import train
@@ -276,7 +277,7 @@ def test_quantization_method_learns_on_digits(method, tmp_path):
     assert results["map@all"] > baseline + 0.3, (method, results)
     assert results["distinct_db_codes"] > 50 and results["codebook_usage"] > 0.5
     # `jhash eval`: the method rebuilt, its checkpoint (codebooks in params or method state) restored, the same figures
-    again = evaluate.evaluate_run(_config(method, *extra), tmp_path)
+    again = jrun.evaluate(_config(method, *extra), tmp_path)
     assert again == results
 
 

@@ -125,12 +125,12 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
 def test_a_kill_while_codes_npz_is_written_leaves_the_finished_run_intact(finished):
     before = _digests(finished)
     script = ("import os, signal, numpy as np\n"
-              "from jhash.evaluate import evaluate_run\nfrom jhash.train import read_config\n"
+              "from jhash.run import evaluate\nfrom jhash.train import read_config\n"
               "real = np.savez\n"
               "def dying(f, **arrays):\n"
               "    real(f, **arrays); f.flush(); f.truncate(f.tell() // 2); os.kill(os.getpid(), signal.SIGKILL)\n"
               "np.savez = dying\n"
-              f"evaluate_run(read_config({str(finished)!r}), {str(finished)!r})\n")
+              f"evaluate(read_config({str(finished)!r}), {str(finished)!r})\n")
     proc = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     after = _digests(finished)

@@ -12,7 +12,7 @@ import pytest
 from conftest import random_code_map
 
 from jhash.config import apply_overrides, load_config
-from jhash.evaluate import restore_run
+from jhash.run import restore_run
 from jhash.methods import ftdsh
 from jhash.metrics import mean_average_precision
 from jhash.shallow.common import sample_triplets

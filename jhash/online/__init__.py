@@ -9,6 +9,10 @@
               (ADSH's asymmetric loss and V-step, jhash.methods.adsh, plus DIHN's terms)
   stages.py   classes arriving in stages: the data of each stage and its evaluation
 
+  runner.py   either as a jhash run (``jhash train --config method:online_mihash``): the stages on the
+              run's split, the final stage scored by the evaluator, every stage's figures in stages.json
+  settings.py their names and hyperparameter defaults (for jhash.config and jhash.registry)
+
 Both are driven stage by stage (``run_stages(config, stage_data)``); see
 experiments/online_mnist.py and experiments/configs/online_mihash.py, dihn.py.
 """

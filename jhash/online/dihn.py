@@ -53,6 +53,7 @@ from jhash.methods import adsh
 from jhash.methods import build as build_method
 from jhash.methods.base import Method, Schedule, hyperparameters
 from jhash.models import compute_dtype
+from jhash.online import settings
 from jhash.train.state import data_sharded, make_mesh
 from jhash.train.trainer import step_batch, training_setup
 
@@ -60,8 +61,7 @@ __all__ = ["defaults", "build", "train_stage", "run_stages"]
 
 
 def defaults() -> dict:
-    # DIHN's database is its own (the stage's items): ADSH's whole-database option does not apply
-    return {**{k: v for k, v in adsh.defaults().items() if k != "database"}, "mu": 50.0}
+    return settings.defaults("dihn")
 
 
 def _adsh_config(config, hp: dict):
@@ -127,7 +127,7 @@ def train_stage(method: Method, config, x, y):
 
 
 def _fit(method, config, stage_data, s):
-    """Trains ``method`` on the database of stage ``s``; returns (database codes, mAP, seconds)."""
+    """Trains ``method`` on the database of stage ``s``; returns (database codes, mAP, seconds, query codes)."""
     from jhash.online.stages import stage_map
 
     started = time.perf_counter()
@@ -136,17 +136,19 @@ def _fit(method, config, stage_data, s):
     db_codes = np.asarray(method.database_codes(state.method_state), np.int8)
     seconds = time.perf_counter() - started
     query_codes = jeval.encode(method, state, stage_data.x_query[q], dtype=compute_dtype(config.get("dtype", "float32")))
-    return db_codes, stage_map(query_codes, db_codes, stage_data.y_query[q], stage_data.y_train[db]), seconds
+    value = stage_map(query_codes, db_codes, stage_data.y_query[q], stage_data.y_train[db])
+    return db_codes, value, seconds, query_codes
 
 
-def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
+def run_stages(config, stage_data, *, retrain: bool = True, keep_codes: bool = False) -> list[dict]:
     """DIHN over the stages of ``stage_data`` (:class:`jhash.online.stages.StageData`).
 
     Stage 0: ADSH on the first classes' database. Stage s > 0: DIHN with the codes of the
     earlier stages' database items frozen. After each stage the mAP@all of the seen classes'
     queries and the database codes (``'codes'``, in ``stage_data.database(s)`` order); with
     ``retrain`` also ADSH trained from scratch on the whole seen database (stage 0 is the same
-    run for both).
+    run for both). With ``keep_codes`` each stage also gives ``query_codes`` (in ``stage_data.queries(s)``
+    order) and ``database_codes`` (= ``codes``).
     """
     hp = hyperparameters(config, "dihn", defaults())
     adsh_config = _adsh_config(config, hp)
@@ -157,18 +159,20 @@ def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
             method = build_method(adsh_config, train_labels=labels)
         else:
             method = build(config, train_labels=labels, old_codes=codes)
-        new_codes, value, seconds = _fit(method, config, stage_data, s)
+        new_codes, value, seconds, query_codes = _fit(method, config, stage_data, s)
         if codes is not None and not np.array_equal(new_codes[:len(codes)], codes):
             raise AssertionError("DIHN changed frozen database codes")  # guarded by construction; never silently
         codes = new_codes
         out = {"stage": s, "classes": int(len(stage_data.seen(s))), "database": int(len(labels)),
                "new_items": int(len(stage_data.new_train(s))), "steps": int(method.num_steps), "map": value,
                "seconds": seconds, "codes_kept": int(len(labels) - len(stage_data.new_train(s))), "codes": codes}
+        if keep_codes:
+            out.update(query_codes=np.asarray(query_codes, np.int8), database_codes=codes)
         if retrain:
             if s == 0:
                 out.update(retrain_map=value, retrain_seconds=seconds)
             else:
-                _, r_map, r_seconds = _fit(build_method(adsh_config, train_labels=labels), config, stage_data, s)
+                _, r_map, r_seconds, _ = _fit(build_method(adsh_config, train_labels=labels), config, stage_data, s)
                 out.update(retrain_map=r_map, retrain_seconds=r_seconds)
         results.append(out)
     return results

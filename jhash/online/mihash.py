@@ -55,11 +55,12 @@ import dataclasses
 import functools
 import math
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jhash.codes import sign
 from jhash.losses.multiwise import _entropy2, relaxed_hamming
@@ -68,7 +69,7 @@ from jhash.methods.base import hyperparameters
 __all__ = [
     "Reservoir", "StreamState", "defaults", "reservoir_init", "reservoir_add", "masked_mutual_information",
     "reservoir_mutual_information", "item_objective", "make_stream_chunk", "prepare_features", "stream_order",
-    "init_learner", "run_stream", "run_stages",
+    "init_learner", "run_stream", "run_stages", "sgd",
 ]
 
 
@@ -195,6 +196,13 @@ class StreamState(NamedTuple):
     w_snap: jnp.ndarray  # (d, q) the mapping the database (hash table) is encoded with
     res: Reservoir
     t: jnp.ndarray       # () int32 items processed
+    opt: Any             # the optimizer's state (:func:`sgd`; its step count is t)
+
+
+def sgd(lr: float, decay: float) -> optax.GradientTransformation:
+    """The authors' step size ``lr / (1 + decay t)`` (t = 1, 2, ... the item's position in the stream) as optax's
+    plain SGD with that schedule (the same arithmetic as ``w - lr_t g`` written out)."""
+    return optax.sgd(lambda count: lr / (1.0 + decay * (count + 1)))
 
 
 def _codes(x, w):
@@ -218,13 +226,14 @@ def make_stream_chunk(hp: dict):
 @functools.lru_cache(maxsize=8)
 def _stream_chunk(num_bins: int, steepness: float, lr: float, decay: float, fixed: bool):
     grad = jax.grad(item_objective)
+    optimizer = sgd(lr, decay)
 
     def body(st: StreamState, item):
         x, y, draw = item
         g = grad(st.w, x, y, st.res, num_bins=num_bins, steepness=steepness)
-        w = st.w - lr / (1.0 + decay * (st.t + 1)) * g
+        updates, opt = optimizer.update(g, st.opt, st.w)
         res, _ = reservoir_add(st.res, x, y, draw, _codes(x, st.w_snap))
-        return StreamState(w, st.w_snap, res, st.t + 1), None
+        return StreamState(optax.apply_updates(st.w, updates), st.w_snap, res, st.t + 1, opt), None
 
     @jax.jit
     def chunk(state: StreamState, xs, ys, draws, threshold):
@@ -235,7 +244,7 @@ def _stream_chunk(num_bins: int, steepness: float, lr: float, decay: float, fixe
                 - reservoir_mutual_information(st.res.codes, st.res.y, st.res.size))
         fire = changed & (jnp.bool_(True) if fixed else gain > threshold)
         res = st.res._replace(codes=jnp.where(fire, new_codes, st.res.codes))
-        return StreamState(st.w, jnp.where(fire, st.w, st.w_snap), res, st.t), fire, gain
+        return StreamState(st.w, jnp.where(fire, st.w, st.w_snap), res, st.t, st.opt), fire, gain
 
     return chunk
 
@@ -268,7 +277,7 @@ def init_learner(rng, x_pool, y_pool, hp: dict, bits: int) -> StreamState:
     draws = rng.random(n_init).astype(np.float32)
     res = _offer_all(reservoir_init(size, d, bits), jnp.asarray(x_pool[pick]), jnp.asarray(y_pool[pick], jnp.int32),
                      jnp.asarray(draws), w)
-    return StreamState(w, w, res, jnp.zeros((), jnp.int32))
+    return StreamState(w, w, res, jnp.zeros((), jnp.int32), sgd(float(hp["learning_rate"]), float(hp["decay"])).init(w))
 
 
 @jax.jit
@@ -329,7 +338,7 @@ def _check_config(config, stage_data):
     return hp
 
 
-def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
+def run_stages(config, stage_data, *, retrain: bool = True, keep_codes: bool = False) -> list[dict]:
     """Online MIHash over the stages of ``stage_data`` (:class:`jhash.online.stages.StageData`).
 
     Stage s streams the training items of its new classes; their database items enter the hash
@@ -337,7 +346,9 @@ def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
     items whether the whole table is re-encoded. After each stage: mAP@all of the seen classes'
     queries (encoded with the snapshot) against the table, the re-encodings done and avoided,
     and, with ``retrain``, the mAP of a learner trained from scratch on a stream over all seen
-    items (same passes per item), its database encoded once with its final W.
+    items (same passes per item), its database encoded once with its final W. With ``keep_codes``
+    each stage also gives ``query_codes`` and ``database_codes`` (+-1 int8, in ``stage_data.queries(s)``
+    / ``database(s)`` order), the codes its mAP is computed from.
     """
     from jhash.online.stages import stage_map
 
@@ -362,11 +373,14 @@ def run_stages(config, stage_data, *, retrain: bool = True) -> list[dict]:
         state, fires, gains = run_stream(state, chunk, x, y, order, rng, interval, on_fire=table.reencode)
         q = stage_data.queries(s)
         db = stage_data.database(s)
+        query_codes = _codes(jnp.asarray(xq[q]), state.w_snap)
         out = {"stage": s, "classes": int(len(stage_data.seen(s))), "stream_items": int(len(order)),
                "checks": len(fires), "reencodings": int(sum(fires)), "avoided": len(fires) - int(sum(fires)),
                "total_reencodings": table.reencodings, "bits_recomputed": table.bits_recomputed,
-               "map": stage_map(_codes(jnp.asarray(xq[q]), state.w_snap), table.codes, stage_data.y_query[q], y[db]),
+               "map": stage_map(query_codes, table.codes, stage_data.y_query[q], y[db]),
                "seconds": time.perf_counter() - started}
+        if keep_codes:
+            out.update(query_codes=np.asarray(query_codes, np.int8), database_codes=table.codes.copy())
         if retrain:
             out.update(_retrain(config, hp, chunk, x, y, xq, stage_data, s))
         results.append(out)

@@ -12,6 +12,10 @@ codes with ``hasher.encode(x)`` (``hasher.apply(x)`` inside ``jit``)::
     from jhash import shallow
     hasher = shallow.get_method("itq")(x_train, bits=32, key=jax.random.key(0))
     db_codes = hasher.encode(x_db)
+
+As a jhash run (``jhash train --config method:itq``, the same work dir, evaluator, sweep and
+reproduce as the deep methods): :mod:`jhash.shallow.runner`, with the per-dataset settings of
+:mod:`jhash.shallow.settings`.
 """
 from __future__ import annotations
 

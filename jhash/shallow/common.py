@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
+import json
 from typing import Any, Callable, Mapping
 
 import jax
@@ -22,7 +24,7 @@ __all__ = [
     "Hasher", "check_features", "check_positive", "check_bits", "check_labels", "similarity_from_labels",
     "sqdist", "pca", "kmeans", "kmeans_objective", "choose_anchors", "rbf_bandwidth",
     "rbf_features", "anchor_graph", "fit_ridge", "linear_project", "kernel_project",
-    "sample_triplets", "random_orthogonal", "prepare_fit",
+    "sample_triplets", "random_orthogonal", "prepare_fit", "hasher_arrays", "hasher_from_arrays",
 ]
 
 _HI = jax.lax.Precision.HIGHEST
@@ -138,6 +140,39 @@ class Hasher:
                 xb = np.concatenate([xb, np.zeros((pad, x.shape[1]), x.dtype)])
             out.append(np.asarray(fn(self.params, xb))[: bs - pad])
         return np.concatenate(out)
+
+
+def hasher_arrays(hasher: Hasher) -> dict:
+    """A fitted hash function as named arrays (for an ``.npz``): ``params/<name>`` for each parameter and
+    ``spec``, the JSON of its method, bits, input width and projection (``module:name`` of the pure
+    module-level function and the keywords of its ``functools.partial``). :func:`hasher_from_arrays`
+    gives it back; ``info`` (training diagnostics) is not kept."""
+    project, keywords = hasher.project, {}
+    if isinstance(project, functools.partial):
+        if project.args:
+            raise ValueError(f"{hasher.method}: a projection with positional partial arguments cannot be saved")
+        project, keywords = project.func, dict(project.keywords)
+    spec = {"method": hasher.method, "bits": int(hasher.bits), "dim": int(hasher.dim),
+            "project": f"{project.__module__}:{project.__qualname__}", "keywords": keywords}
+    out = {"spec": np.str_(json.dumps(spec, sort_keys=True))}
+    for name, value in hasher.params.items():
+        if isinstance(value, Mapping):
+            raise ValueError(f"{hasher.method}: nested parameter {name!r} cannot be saved")
+        out[f"params/{name}"] = np.asarray(value)
+    return out
+
+
+def hasher_from_arrays(arrays) -> Hasher:
+    """The :class:`Hasher` that :func:`hasher_arrays` saved (``arrays``: a mapping, e.g. an open ``np.load``)."""
+    spec = json.loads(str(arrays["spec"]))
+    module, _, name = spec["project"].partition(":")
+    if not module.startswith("jhash."):
+        raise ValueError(f"a saved hash function must project with a jhash function, got {spec['project']!r}")
+    project = getattr(importlib.import_module(module), name)
+    if spec["keywords"]:
+        project = functools.partial(project, **spec["keywords"])
+    params = {k[len("params/"):]: jnp.asarray(arrays[k]) for k in arrays if k.startswith("params/")}
+    return Hasher(spec["method"], spec["bits"], spec["dim"], project, params)
 
 
 # ---------------------------------------------------------------- linear algebra

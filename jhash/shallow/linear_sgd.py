@@ -7,6 +7,11 @@ decay on ``W`` as one ``lax.scan`` under ``jit``, and returns the parameters and
 mini-batch loss of every step. For MLH and HDML ``loss`` is the structured upper bound
 written with the loss-augmented maximisers held fixed (``stop_gradient``), so its gradient
 is exactly the papers' subgradient update.
+
+Why not optax: ``optax.chain(add_decayed_weights, scale(-lr), trace(momentum))`` is this update, but
+inside the jitted scan XLA fuses (and contracts into FMAs) its products differently, and MLH's
+discrete loss-augmented inference turns the last-bit differences into other codes (its digits
+digest changed, mAP@all 0.6498 -> 0.6487; HDML's did not), so the three lines stay written out.
 """
 from __future__ import annotations
 

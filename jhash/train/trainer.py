@@ -29,17 +29,15 @@ uninterrupted one.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import pathlib
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
@@ -47,9 +45,13 @@ from tqdm.auto import tqdm
 
 from jhash import data as jdata
 from jhash import distributed
+from jhash import evaluate as jeval
 from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
+from jhash.experiment import (  # noqa: F401  (re-exported: the run's data and config, jhash.experiment)
+    ExperimentData, _saved_config, load_dataset, load_experiment_data, read_config, run_split, validation_split)
+from jhash.experiment import check_int as _check_int
 from jhash.methods.base import Schedule, regularized
 from jhash.models import apply_model, compute_dtype, init_model, pretrained
 from jhash.train.checkpoint import Checkpointer
@@ -61,100 +63,6 @@ from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimize
 _RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
 INTERRUPTED = threading.Event()  # set by the CLI's SIGINT handler; the training loop stops at the next step
 _RESUMABLE_DATA_FIELDS = ("workers", "prefetch", "check_files")  # of config.data
-
-
-@dataclasses.dataclass(frozen=True)
-class ExperimentData:
-    """The dataset of a run split by its protocol. Items are read a batch at a time (the dataset's
-    images stay uint8 or on disk); :attr:`x_train` materialises the model-ready training set for
-    the few callers that need it whole (the online methods' stage loops)."""
-
-    dataset: Any
-    split: Any
-    train_index: np.ndarray  # the dataset positions trained on (split.train minus the validation items)
-    validation_index: np.ndarray  # held-out training items for model selection (empty without config.validation)
-
-    def labels(self, name: str) -> np.ndarray:
-        """Labels of ``'query'``, ``'train'`` or ``'database'``."""
-        return np.asarray(self.dataset.y[getattr(self.split, name)])
-
-    @functools.cached_property
-    def y_train(self) -> np.ndarray:
-        return np.asarray(self.dataset.y[self.train_index])
-
-    @functools.cached_property
-    def x_train(self) -> np.ndarray:
-        return jdata.to_float(self.dataset.x[self.train_index])
-
-    def sample_x(self) -> np.ndarray:
-        """One model-ready training item (shapes for initialisation)."""
-        return jdata.to_float(self.dataset.x[self.train_index[:1]])
-
-
-def validation_split(split, n_validation: int):
-    """``(train_index, validation_index)``: ``n_validation`` items of ``split.train`` drawn with the split's seed.
-
-    A pure function of the split, so a resumed run and ``jhash eval`` carve the same items.
-    """
-    if n_validation < 0 or n_validation >= len(split.train):
-        raise ValueError(f"config.validation must be >= 0 and smaller than the training set ({len(split.train)}), "
-                         f"got {n_validation}")
-    if n_validation == 0:
-        return split.train, split.train[:0]
-    held = np.random.default_rng([split.seed, 1]).permutation(len(split.train))[:n_validation]
-    mask = np.zeros(len(split.train), bool)
-    mask[held] = True
-    return split.train[~mask], split.train[mask]
-
-
-def load_dataset(config):
-    """``config.dataset`` as :func:`jhash.data.load` gives it with the config's data settings."""
-    d = config.get("data", {})
-    return jdata.load(config.dataset, data_dir=config.data_dir or None, image_size=int(config.get("image_size", 0)),
-                      resize=int(d.get("resize", 0)), image_key=d.get("image_key", ""),
-                      label_key=d.get("label_key", ""))
-
-
-def run_split(config, dataset):
-    """The split ``config`` asks for: ``config.split_file`` when set, else the protocol's draw."""
-    if config.get("split_file", ""):
-        return jdata.split_from_file(config.split_file, dataset)
-    return jdata.make_split(dataset, jdata.get_protocol(config.protocol or config.dataset), seed=config.split_seed)
-
-
-def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
-    """Loads ``config.dataset`` and its split.
-
-    The split (:func:`run_split`) is made and saved in ``workdir/split.npz`` when there is none,
-    and otherwise reloaded and verified against its checksum and the dataset's fingerprint.
-    ``new_split`` (a run that has no checkpoint yet): a ``split.npz`` already in the work dir
-    must be the one the config gives (a killed first call's), else it is an error rather than
-    silently replaced (a split made elsewhere is passed as ``config.split_file``).
-    With ``config.data.check_files`` every image file of a file-backed dataset is checked first.
-    """
-    dataset = load_dataset(config)
-    if config.get("data", {}).get("check_files", False) and isinstance(dataset.x, jdata.ImageArray):
-        jdata.check_image_files(dataset.x)
-    split_file = pathlib.Path(workdir) / "split.npz"
-    if split_file.exists() and not new_split:
-        split = jdata.load_split(split_file, dataset=dataset)
-    elif not distributed.is_primary():  # the other processes of a multi-process run draw it too; process 0 saves it
-        split = run_split(config, dataset)
-    else:
-        split = run_split(config, dataset)
-        if split_file.exists():
-            try:
-                there = jdata.load_split(split_file)
-            except ValueError:
-                there = None  # a truncated file of a killed first call
-            if there is not None and there != split:
-                raise ValueError(f"{split_file} holds another split ({there.protocol}, {there.sizes()}) than this "
-                                 f"config gives ({split.protocol}, {split.sizes()}); to train on a given split pass "
-                                 "--config.split_file=PATH, or use a new --workdir")
-        jdata.save_split(split, split_file)
-    train_index, validation_index = validation_split(split, int(config.get("validation", 0)))
-    train_index = methods.base.training_index(config, split, train_index, validation_index)  # ADSH: whole database
-    return ExperimentData(dataset, split, train_index, validation_index)
 
 
 def validate_config(config) -> None:
@@ -197,16 +105,6 @@ def validate_config(config) -> None:
     compute_dtype(config.get("dtype", "float32"))
     methods.get_method(config.method)  # unknown method -> ValueError
     get_augmentation(config.augment)
-
-
-def _check_int(config, name: str, low: int) -> None:
-    value = config
-    for part in name.split("."):
-        if part not in value:  # a config.json written before the field existed
-            return
-        value = value[part]
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"config.{name} must be an integer >= {low}, got {value!r}")
 
 
 def check_mesh(config, mesh) -> None:
@@ -347,34 +245,6 @@ def _check_same_config(config, workdir: pathlib.Path) -> None:
     diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
-
-
-# Fields added since the first runs, with the value that computes what a run made before them computed
-# (their defaults, except where the new default computes something else).
-_BEFORE_THE_FIELD = {"deterministic_reductions": False}
-
-
-def _saved_config(path: pathlib.Path, hint: str = "") -> dict:
-    """A saved config.json with the fields added to jhash since the run was made filled in so that it
-    computes what the run computed (their defaults, or :data:`_BEFORE_THE_FIELD`)."""
-    from jhash.config import base_config
-
-    saved = jio.read_json(path, hint)
-    for key, value in json.loads(base_config().to_json()).items():
-        if key not in saved:
-            saved[key] = _BEFORE_THE_FIELD.get(key, value)
-        elif isinstance(value, dict) and isinstance(saved[key], dict):
-            saved[key] = {**value, **saved[key]}
-    return saved
-
-
-def read_config(workdir) -> ml_collections.ConfigDict:
-    """The config saved in ``workdir/config.json`` by :func:`train` (:func:`_saved_config`: a run made
-    before a field existed gets the value that computes what it computed)."""
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {workdir} a jhash work dir (made by `jhash train`)?")
-    return ml_collections.ConfigDict(_saved_config(path))
 
 
 def init_state(method, optimizer, config, sample_x, *, load_pretrained: bool = False) -> TrainState:
@@ -549,8 +419,6 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
         _write_timing(workdir, timing)
         manifest.finish(status="trained", steps=num_steps - start, wall_s=time.perf_counter() - started, train_s=call_s)
         return {}
-    from jhash import evaluate as jeval  # evaluate imports this module
-
     started = time.perf_counter()
     results = jeval.evaluate_run(config, workdir, method=method, state=state, data=exp, mesh=mesh, timing=timing)
     timing["eval_s"] = time.perf_counter() - started
