@@ -21,7 +21,7 @@ def test_a_wheel_install_runs_jhash_train_with_its_own_default_config(tmp_path):
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
     source = tmp_path / "source"  # a clean copy: setuptools would reuse the checkout's build/ folder
     shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "workdir*", "*.log"))
+        ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "workdir*", "*.log"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(source), "-w",
                             str(tmp_path / "dist")], cwd=tmp_path, env=env, capture_output=True, text=True)
     if build.returncode and "satisfies the requirement" in build.stderr:  # pip could not get setuptools (offline)
