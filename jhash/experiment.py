@@ -89,6 +89,25 @@ def run_split(config, dataset):
     return jdata.make_split(dataset, jdata.get_protocol(config.protocol or config.dataset), seed=config.split_seed)
 
 
+def training_index(config, split, train_index, validation_index):
+    """The dataset positions the trainer trains on (its training set, whose rows ``build`` gets as
+    ``train_labels`` and a method's ``database_codes`` cover).
+
+    ``train_index``: the protocol's training items less the validation ones; that is the answer
+    unless the method's module says, through ``trains_on_database(config) -> bool``, that it
+    learns over the whole labelled database (ADSH, as its authors' code does: its V covers every
+    database item). Then it is the database followed by any training items outside it (protocols
+    whose database excludes the training set), validation items left out.
+    """
+    from jhash import methods  # flax and the method modules: only for a deep method's run
+
+    asks = getattr(methods.get_method(config.method), "trains_on_database", None)
+    if asks is None or not asks(config):
+        return train_index
+    items = np.concatenate([split.database, train_index[~np.isin(train_index, split.database)]])
+    return items[~np.isin(items, validation_index)]
+
+
 def load_experiment_data(config, workdir, *, new_split: bool = False) -> ExperimentData:
     """Loads ``config.dataset`` and its split.
 
@@ -121,8 +140,6 @@ def load_experiment_data(config, workdir, *, new_split: bool = False) -> Experim
         jdata.save_split(split, split_file)
     train_index, validation_index = validation_split(split, int(config.get("validation", 0)))
     if registry.kind(config.method) == "deep":
-        from jhash.methods.base import training_index
-
         train_index = training_index(config, split, train_index, validation_index)  # ADSH: whole database
     return ExperimentData(dataset, split, train_index, validation_index)
 

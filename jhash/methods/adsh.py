@@ -27,7 +27,7 @@ equal those of one device (tests/test_adsh.py).
 
 The database Gamma (``database``): ``'whole'`` (the default; the authors' setting when the
 database is labelled, as in every jhash protocol) makes the trainer's training set the whole
-database (:func:`trains_on_database`, :func:`jhash.methods.base.training_index`): Omega is
+database (:func:`trains_on_database`, :func:`jhash.experiment.training_index`): Omega is
 sampled from all database items, V is learned for every one of them and the evaluator ranks
 the queries' network codes against V (``database_codes``). ``'train'``: the protocol's
 training set plays Gamma, and database items outside it are encoded by the network (jhash's
@@ -78,7 +78,7 @@ def _database_mode(config) -> str:
 
 def trains_on_database(config) -> bool:
     """Whether the trainer's training set is the whole labelled database (``adsh.database='whole'``,
-    the authors' setting) rather than the protocol's training set (:func:`jhash.methods.base.training_index`)."""
+    the authors' setting) rather than the protocol's training set (:func:`jhash.experiment.training_index`)."""
     return _database_mode(config) == "whole"
 
 

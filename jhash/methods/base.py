@@ -244,25 +244,6 @@ def objective(method: Method) -> Callable:
     return run
 
 
-def training_index(config, split, train_index, validation_index):
-    """The dataset positions the trainer trains on (its training set, whose rows ``build`` gets as
-    ``train_labels`` and a method's ``database_codes`` cover).
-
-    ``train_index``: the protocol's training items less the validation ones; that is the answer
-    unless the method's module says, through ``trains_on_database(config) -> bool``, that it
-    learns over the whole labelled database (ADSH, as its authors' code does: its V covers every
-    database item). Then it is the database followed by any training items outside it (protocols
-    whose database excludes the training set), validation items left out.
-    """
-    from jhash.methods import get_method  # here: jhash.methods imports this module
-
-    asks = getattr(get_method(config.method), "trains_on_database", None)
-    if asks is None or not asks(config):
-        return train_index
-    items = np.concatenate([split.database, train_index[~np.isin(train_index, split.database)]])
-    return items[~np.isin(items, validation_index)]
-
-
 def hyperparameters(config, name: str, defaults: dict) -> dict:
     """``defaults`` updated with ``config.<name>``; unknown keys are a clear error (a typo must not pass silently)."""
     given = dict(config.get(name, {}) or {})

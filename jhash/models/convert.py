@@ -59,7 +59,7 @@ def expected_shapes(arch: str) -> dict[str, tuple]:
     import jax
     import jax.numpy as jnp
 
-    from jhash.models import get_backbone
+    from jhash.models.nets import get_backbone
 
     _check_arch(arch)
     model = get_backbone(arch)
