@@ -3,6 +3,7 @@
 Run:  python experiments/bench/shallow_fit.py                       (sdh, cosdish, ksh, itq, agh; mnist, 32 bits)
       python experiments/bench/shallow_fit.py --methods sdh,itq --bits 16
       python experiments/bench/shallow_fit.py --octave-code DIR      (also the authors' MATLAB code under Octave)
+      python experiments/bench/shallow_fit.py --cache DIR            (JAX's persistent compilation cache; run twice)
 
 Each method is fitted in a fresh process (``--worker``) with the settings the experiments use
 (:func:`jhash.shallow.settings.fit_settings`) on the seed-0 protocol split of mnist (5,000
@@ -47,9 +48,14 @@ def training_data(data_dir):
     return x, np.asarray(ds.y[split.train])
 
 
-def worker(method, bits, data_dir, seed):
-    """Fits ``method`` twice in this process; prints one JSON line of timings."""
+def worker(method, bits, data_dir, seed, cache=None):
+    """Fits ``method`` twice in this process; prints one JSON line of timings. ``cache``: a folder for
+    JAX's persistent compilation cache (every program cached), None for none."""
     import jax
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     import jax.monitoring as mon
     import numpy as np
 
@@ -136,11 +142,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--octave-code", default=None, help="a local copy of the authors' code (see the docstring)")
+    ap.add_argument("--cache", default=None, help="JAX's persistent compilation cache in this folder: a second "
+                    "run of the bench shows the first call of a process whose programs are on disk")
     ap.add_argument("--detail", action="store_true", help="also the programs that took the most compile time")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.bits, args.data_dir, args.seed)
+        worker(args.worker, args.bits, args.data_dir, args.seed, args.cache)
         return
     print(f"machine: {machine_line()}")
     print(f"mnist, {args.bits} bits, seed {args.seed}; seconds (compile = XLA backend; trace = tracing + lowering)")
@@ -149,7 +157,8 @@ def main():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     for method in args.methods.split(","):
         out = subprocess.run([sys.executable, __file__, "--worker", method, "--bits", str(args.bits),
-                              "--seed", str(args.seed), "--data-dir", args.data_dir],
+                              "--seed", str(args.seed), "--data-dir", args.data_dir]
+                             + (["--cache", args.cache] if args.cache else []),
                              capture_output=True, text=True, env=env)
         if out.returncode:
             print(f"{method:8} failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")

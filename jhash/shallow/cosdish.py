@@ -64,15 +64,6 @@ def _start(key, labels, *, bits: int, classes: int):
     return label_matrix(labels, classes), b, k_anchor, k_loop
 
 
-@functools.partial(jax.jit, static_argnames=("anchors",))
-def _hash_functions(x, b, key, reg, *, anchors: int):
-    """Ridge-fitted RBF hash functions on ``anchors`` random training points: ``(u, sigma, w, bias)``."""
-    u = choose_anchors(x, key, anchors, "random")
-    sigma = rbf_bandwidth(x, u, "mean")
-    w, bias = fit_ridge(rbf_features(x, u, sigma), b, reg)
-    return u, sigma, w, bias
-
-
 def fit(features, labels=None, *, bits, key, num_samples: int = 1000, iterations: int = 5,
         solver: str = "partition+local_search", residual: str = "others", restarts: int = 2,
         anchors: int = 1000, reg: float = 1.0) -> Hasher:
@@ -88,6 +79,8 @@ def fit(features, labels=None, *, bits, key, num_samples: int = 1000, iterations
         b, before, after = _step(b, y, k_loop, t, m=m, solver=solver, restarts=restarts,
                                  residual=residual)
         history.append((float(before), float(after)))
-    u, sigma, w, bias = _hash_functions(x, b, k_anchor, reg, anchors=anchors)
+    u = choose_anchors(x, k_anchor, anchors, "random")
+    sigma = rbf_bandwidth(x, u, "mean")  # op by op, as in jhash/shallow/sdh.py (``_draws``)
+    w, bias = fit_ridge(rbf_features(x, u, sigma), b, reg)
     return Hasher("cosdish", bits, x.shape[1], kernel_project, {"anchors": u, "sigma": sigma, "w": w, "b": bias},
                   {"omega_step_objective": np.array(history), "train_codes": b.astype(jnp.int8)})

@@ -62,7 +62,7 @@ import numpy as np
 
 from jhash.codes import sign
 from jhash.shallow.common import Hasher, check_positive, choose_anchors, prepare_fit, rbf_bandwidth, rbf_features
-from jhash.losses import label_matrix, num_classes_of
+from jhash.losses import label_matrix
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -202,24 +202,16 @@ def ksh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]) - params["mean"], params["a"], precision=_HI)
 
 
-@functools.partial(jax.jit, static_argnames=("anchors", "labelled", "bits", "max_iterations", "tol", "classes"))
-def _fit_arrays(x, labels, key, *, anchors: int, labelled: int, bits: int, max_iterations: int, tol: float,
-                classes: int):
-    """The numerical part of :func:`fit` as one program, compiled once per shape and settings: the
-    anchors, the RBF width and features of the ``labelled`` random points, centred, their pairwise
-    labels and :func:`greedy_bits`. Returns ``(a, losses, used_descent, anchors, sigma, mean)``."""
-    n = x.shape[0]
+@functools.partial(jax.jit, static_argnames=("anchors", "labelled"))
+def _draws(x, key, *, anchors: int, labelled: int):
+    """The random anchors and labelled rows in one compiled program (op by op: several compilations
+    per fresh process). The kernel features stay op by op (see jhash/shallow/sdh.py's ``_draws``)."""
     k_anchor, k_label = jax.random.split(key)
-    u = choose_anchors(x, k_anchor, anchors, "random")
-    sigma = rbf_bandwidth(x, u, "mean_sq")
-    phi = rbf_features(x, u, sigma)
-    mean = jnp.mean(phi, axis=0)
-    rows = jax.random.permutation(k_label, n)[:labelled]
-    kbar = phi[rows] - mean
-    y = label_matrix(labels[rows], classes)
-    s = jnp.where(y @ y.T > 0, 1.0, -1.0)
-    a, losses, used = greedy_bits(kbar, s, bits, max_iterations=max_iterations, tol=tol)
-    return a, losses, used, u, sigma, mean
+    return choose_anchors(x, k_anchor, anchors, "random"), jax.random.permutation(k_label, x.shape[0])[:labelled]
+
+
+# one jitted greedy loop for every fit (a new ``jit`` per call would trace and compile again)
+_greedy_bits = jax.jit(greedy_bits, static_argnames=("bits", "max_iterations", "tol"))
 
 
 def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int = 2000,
@@ -230,9 +222,14 @@ def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int =
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
     l = min(check_positive(labelled, "labelled"), n)
     max_iterations = check_positive(max_iterations, "max_iterations")
-    a, losses, used, u, sigma, mean = _fit_arrays(x, labels, key, anchors=anchors, labelled=l, bits=bits,
-                                                  max_iterations=max_iterations, tol=float(tol),
-                                                  classes=num_classes_of(labels))
+    u, rows = _draws(x, key, anchors=anchors, labelled=l)
+    sigma = rbf_bandwidth(x, u, "mean_sq")
+    phi = rbf_features(x, u, sigma)
+    mean = jnp.mean(phi, axis=0)
+    kbar = phi[rows] - mean
+    y = label_matrix(labels[rows])
+    s = jnp.where(y @ y.T > 0, 1.0, -1.0)
+    a, losses, used = _greedy_bits(kbar, s, bits=bits, max_iterations=max_iterations, tol=float(tol))
     return Hasher("ksh", bits, x.shape[1], ksh_project,
                   {"anchors": u, "sigma": sigma, "mean": mean, "a": a},
                   {"objective": np.asarray(losses), "used_descent": np.asarray(used)})
