@@ -52,20 +52,13 @@ def iterate(v, r0, iters: int = 50):
     return jax.lax.fori_loop(0, iters, body, (r0, jnp.zeros(iters, v.dtype)))
 
 
-@functools.partial(jax.jit, static_argnames=("bits", "iters"))
-def _fit_arrays(x, key, *, bits: int, iters: int):
-    """PCA, the random start and :func:`iterate` as one program (compiled once per shape): the linear
-    hash functions' ``(mean, W_pca R, zero offset)``, the history and the final objective."""
-    mean, comps, _ = pca(x, bits)
-    v = jnp.matmul(x - mean, comps, precision=_HI)
-    r, hist = iterate(v, random_orthogonal(key, bits), iters)
-    return mean, jnp.matmul(comps, r, precision=_HI), jnp.zeros(bits), hist, objective(v, r)
-
-
 def fit(features, labels=None, *, bits, key, iters: int = 50) -> Hasher:
     """PCA to ``bits`` dimensions, then ``iters`` ITQ iterations from a random rotation."""
     x, _, bits = prepare_fit(features, labels, bits, supervised=False)
     check_bits(bits, x.shape[1], "the feature dimension")
-    mean, w, b, hist, final = _fit_arrays(x, key, bits=bits, iters=int(iters))
-    return Hasher("itq", bits, x.shape[1], linear_project, {"mean": mean, "w": w, "b": b},
-                  {"objective": hist, "final_objective": final})
+    mean, comps, _ = pca(x, bits)
+    v = jnp.matmul(x - mean, comps, precision=_HI)
+    r, hist = iterate(v, random_orthogonal(key, bits), int(iters))
+    w = jnp.matmul(comps, r, precision=_HI)
+    return Hasher("itq", bits, x.shape[1], linear_project, {"mean": mean, "w": w, "b": jnp.zeros(bits)},
+                  {"objective": hist, "final_objective": objective(v, r)})
