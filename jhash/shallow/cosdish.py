@@ -23,6 +23,8 @@ our choices; the out-of-sample hash functions are ridge-fitted RBF kernel functi
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,7 +32,7 @@ import numpy as np
 from jhash.codes import sign
 from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, kernel_project, prepare_fit,
                                   rbf_bandwidth, rbf_features)
-from jhash.losses import label_matrix
+from jhash.losses import label_matrix, num_classes_of
 from jhash.solvers import bqp_bitwise, cosdish_gamma_update, pairwise_objective
 
 
@@ -39,6 +41,27 @@ def rescaled_columns(y, omega):
     s = (y @ y[omega].T > 0).astype(jnp.float32)
     r = jnp.sum(s) / jnp.maximum(jnp.sum(1.0 - s), 1.0)
     return s * (1.0 + r) - r
+
+
+@functools.partial(jax.jit, static_argnames=("m", "solver", "restarts", "residual"))
+def _step(b, y, key, t, *, m: int, solver: str, restarts: int, residual: str):
+    """Iteration ``t`` of COSDISH (sample m columns, the Omega step, the Gamma step) as one program, compiled
+    once per shape and settings. Returns ``(b, objective before, objective after the Omega step)``."""
+    k_omega, k_bqp = jax.random.split(jax.random.fold_in(key, t))
+    omega = jax.random.permutation(k_omega, b.shape[0])[:m]
+    s = rescaled_columns(y, omega)
+    before = pairwise_objective(b, s, omega)
+    b = bqp_bitwise(b, s, omega, key=k_bqp, method=solver, restarts=restarts, residual=residual)
+    after = pairwise_objective(b, s, omega)
+    return cosdish_gamma_update(b, s, omega), before, after
+
+
+@functools.partial(jax.jit, static_argnames=("bits", "classes"))
+def _start(key, labels, *, bits: int, classes: int):
+    """The keys of the three random draws, the label matrix and the random initial codes, in one program."""
+    k_init, k_anchor, k_loop = jax.random.split(key, 3)
+    b = sign(jax.random.normal(k_init, (labels.shape[0], bits))).astype(jnp.float32)
+    return label_matrix(labels, classes), b, k_anchor, k_loop
 
 
 def fit(features, labels=None, *, bits, key, num_samples: int = 1000, iterations: int = 5,
@@ -50,26 +73,14 @@ def fit(features, labels=None, *, bits, key, num_samples: int = 1000, iterations
     m = min(check_positive(num_samples, "num_samples"), n)
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
     iterations = check_positive(iterations, "iterations")
-    y = label_matrix(labels)
-    k_init, k_anchor, k_loop = jax.random.split(key, 3)
-    b = sign(jax.random.normal(k_init, (n, bits))).astype(jnp.float32)
-
-    @jax.jit
-    def step(b, y, key):
-        k_omega, k_bqp = jax.random.split(key)
-        omega = jax.random.permutation(k_omega, n)[:m]
-        s = rescaled_columns(y, omega)
-        before = pairwise_objective(b, s, omega)
-        b = bqp_bitwise(b, s, omega, key=k_bqp, method=solver, restarts=restarts, residual=residual)
-        after = pairwise_objective(b, s, omega)
-        return cosdish_gamma_update(b, s, omega), before, after
-
+    y, b, k_anchor, k_loop = _start(key, labels, bits=bits, classes=num_classes_of(labels))
     history = []
     for t in range(iterations):
-        b, before, after = step(b, y, jax.random.fold_in(k_loop, t))
+        b, before, after = _step(b, y, k_loop, t, m=m, solver=solver, restarts=restarts,
+                                 residual=residual)
         history.append((float(before), float(after)))
     u = choose_anchors(x, k_anchor, anchors, "random")
-    sigma = rbf_bandwidth(x, u, "mean")
+    sigma = rbf_bandwidth(x, u, "mean")  # op by op, as in jhash/shallow/sdh.py (``_draws``)
     w, bias = fit_ridge(rbf_features(x, u, sigma), b, reg)
     return Hasher("cosdish", bits, x.shape[1], kernel_project, {"anchors": u, "sigma": sigma, "w": w, "b": bias},
                   {"omega_step_objective": np.array(history), "train_codes": b.astype(jnp.int8)})

@@ -202,6 +202,18 @@ def ksh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]) - params["mean"], params["a"], precision=_HI)
 
 
+@functools.partial(jax.jit, static_argnames=("anchors", "labelled"))
+def _draws(x, key, *, anchors: int, labelled: int):
+    """The random anchors and labelled rows in one compiled program (op by op: several compilations
+    per fresh process). The kernel features stay op by op (see jhash/shallow/sdh.py's ``_draws``)."""
+    k_anchor, k_label = jax.random.split(key)
+    return choose_anchors(x, k_anchor, anchors, "random"), jax.random.permutation(k_label, x.shape[0])[:labelled]
+
+
+# one jitted greedy loop for every fit (a new ``jit`` per call would trace and compile again)
+_greedy_bits = jax.jit(greedy_bits, static_argnames=("bits", "max_iterations", "tol"))
+
+
 def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int = 2000,
         max_iterations: int = 500, tol: float = 1e-2) -> Hasher:
     """KSH on labelled features (see the module docstring)."""
@@ -210,17 +222,14 @@ def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int =
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
     l = min(check_positive(labelled, "labelled"), n)
     max_iterations = check_positive(max_iterations, "max_iterations")
-    k_anchor, k_label = jax.random.split(key)
-    u = choose_anchors(x, k_anchor, anchors, "random")
+    u, rows = _draws(x, key, anchors=anchors, labelled=l)
     sigma = rbf_bandwidth(x, u, "mean_sq")
     phi = rbf_features(x, u, sigma)
     mean = jnp.mean(phi, axis=0)
-    rows = jax.random.permutation(k_label, n)[:l]
     kbar = phi[rows] - mean
     y = label_matrix(labels[rows])
     s = jnp.where(y @ y.T > 0, 1.0, -1.0)
-    run = jax.jit(functools.partial(greedy_bits, bits=bits, max_iterations=max_iterations, tol=float(tol)))
-    a, losses, used = run(kbar, s)
+    a, losses, used = _greedy_bits(kbar, s, bits=bits, max_iterations=max_iterations, tol=float(tol))
     return Hasher("ksh", bits, x.shape[1], ksh_project,
                   {"anchors": u, "sigma": sigma, "mean": mean, "a": a},
                   {"objective": np.asarray(losses), "used_descent": np.asarray(used)})

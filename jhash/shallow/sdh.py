@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.losses import label_matrix
+from jhash.losses import label_matrix, num_classes_of
 from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, prepare_fit, rbf_bandwidth,
                                   rbf_features)
 from jhash.solvers import ridge_regression, sdh_dcc
@@ -71,6 +71,18 @@ def sdh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]), params["p"], precision=_HI) + params["c"]
 
 
+@functools.partial(jax.jit, static_argnames=("anchors", "bits", "classes"))
+def _draws(x, labels, key, *, anchors: int, bits: int, classes: int):
+    """The random anchors and initial codes and the label matrix of :func:`kernel_problem` in one
+    compiled program (op by op they were about 20 small compilations in a fresh process). The RBF
+    width and features stay op by op: under one ``jit`` XLA folds the transpose of the distances'
+    product into the dot, which moves the last bit of some features on mnist."""
+    k_anchor, k_init = jax.random.split(key)
+    u = choose_anchors(x, k_anchor, anchors, "random")
+    b = sign(jax.random.normal(k_init, (x.shape[0], bits))).astype(jnp.float32)
+    return u, label_matrix(labels, classes), b
+
+
 def kernel_problem(features, labels, bits, key, anchors: int, outer_iterations: int, bandwidth: float):
     """The common start of SDH and FSDH: checked inputs, RBF features ``phi`` on ``anchors`` random
     training points (sigma = ``bandwidth`` times the mean distance to them), the label matrix Y and
@@ -80,11 +92,9 @@ def kernel_problem(features, labels, bits, key, anchors: int, outer_iterations: 
     n = x.shape[0]
     anchors = check_positive(anchors, "anchors", n, "the number of training points")
     outer = check_positive(outer_iterations, "outer_iterations")
-    k_anchor, k_init = jax.random.split(key)
-    u = choose_anchors(x, k_anchor, anchors, "random")
+    u, y, b = _draws(x, labels, key, anchors=anchors, bits=bits, classes=num_classes_of(labels))
     sigma = bandwidth * rbf_bandwidth(x, u, "mean")
-    b = sign(jax.random.normal(k_init, (n, bits))).astype(jnp.float32)
-    return x, rbf_features(x, u, sigma), u, sigma, label_matrix(labels), b, outer
+    return x, rbf_features(x, u, sigma), u, sigma, y, b, outer
 
 
 def solve(phi, y, b, *, lam: float, nu: float, delta: float, outer_iterations: int, max_sweeps: int = 10):
@@ -105,11 +115,15 @@ def solve(phi, y, b, *, lam: float, nu: float, delta: float, outer_iterations: i
     return b, p, c, history
 
 
+# one jitted solver for every fit (a new ``jit`` per call would trace and compile again)
+_solve = jax.jit(solve, static_argnames=("lam", "nu", "delta", "outer_iterations", "max_sweeps"))
+
+
 def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
         delta: float = 1e-2, outer_iterations: int = 5, max_sweeps: int = 10, bandwidth: float = 0.6) -> Hasher:
     """SDH on labelled features; returns the kernel hash functions (see the module docstring)."""
     x, phi, u, sigma, y, b, outer = kernel_problem(features, labels, bits, key, anchors, outer_iterations, bandwidth)
-    run = jax.jit(functools.partial(solve, lam=lam, nu=nu, delta=delta, outer_iterations=outer, max_sweeps=max_sweeps))
-    b, p, c, history = run(phi, y, b)
+    b, p, c, history = _solve(phi, y, b, lam=float(lam), nu=float(nu), delta=float(delta), outer_iterations=outer,
+                              max_sweeps=int(max_sweeps))
     return Hasher("sdh", bits, x.shape[1], sdh_project, {"anchors": u, "sigma": sigma, "p": p, "c": c},
                   {"objective": history, "train_codes": b.astype(jnp.int8)})
