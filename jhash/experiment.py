@@ -170,6 +170,26 @@ def read_config(workdir) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_saved_config(path))
 
 
+# Fields that may differ when a run is resumed or rerun in its work dir (they do not change what is computed).
+_RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
+_RESUMABLE_DATA_FIELDS = ("workers", "prefetch", "check_files")  # of config.data
+
+
+def check_same_config(config, workdir, holds: str) -> None:
+    """A work dir that ``holds`` a run's progress (checkpoints, or a finished run's results) is used again only
+    under its own config, up to :data:`_RESUMABLE_FIELDS`: a ValueError names the fields that differ."""
+    workdir = pathlib.Path(workdir)
+    path = workdir / "config.json"
+    if not path.exists():
+        raise ValueError(f"workdir {workdir} {holds} but no config.json; use a new --workdir")
+    old, new = _saved_config(path, "use a new --workdir"), json.loads(config.to_json())
+    for c in (old, new):
+        c["data"] = {k: v for k, v in c.get("data", {}).items() if k not in _RESUMABLE_DATA_FIELDS}
+    diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
+    if diff:
+        raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
+
+
 def check_int(config, name: str, low: int) -> None:
     """``config.<name>`` (dotted) is an integer >= ``low``; a field the config lacks (a config.json written before
     the field existed) passes."""
@@ -186,9 +206,12 @@ def run_once(config, workdir, body: Callable[[ExperimentData], tuple[dict, dict,
     """A run without checkpoints in ``workdir``, with the work dir's lock: the data and split (``split.npz``
     must be the config's), config.json, the manifest's entry for this call, then ``body(data) -> (results,
     timing, steps)`` and timing.json. A call that fails leaves the manifest saying so (and, as the lock
-    does, removes what it added to a new work dir); returns ``results``."""
+    does, removes what it added to a new work dir); returns ``results``. A work dir that holds a finished run
+    is refused for another config (:func:`check_same_config`), so its results are not overwritten."""
     workdir = pathlib.Path(workdir)
     with distributed.primary_only(jio.workdir_lock(workdir)):
+        if (workdir / "metrics.json").exists():  # a finished run: rerun only under its own config
+            check_same_config(config, workdir, "holds a finished run's metrics.json")
         data = load_experiment_data(config, workdir, new_split=True)
         primary = distributed.is_primary()
         if primary:

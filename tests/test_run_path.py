@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -104,6 +105,30 @@ def test_eval_rescores_a_shallow_run_without_refitting_and_reproduce_is_exact(tm
     monkeypatch.undo()
     report = reproduce(workdir, tmp_path / "again")
     assert report["identical"], report
+    # a finished run is not overwritten by another config's run: one line, exit 2, its results kept
+    assert cli.main(["train", "--config", "method:itq:dataset=digits,bits=16", "--workdir", str(workdir)]) == 2
+    assert "holds a run with a different config (fields ['itq', 'method', 'sdh', 'shallow'])" in capsys.readouterr().err
+    assert json.loads((workdir / "metrics.json").read_text()) == before
+    assert all(np.array_equal(codes[k], v) for k, v in _codes(workdir).items())
+
+
+@pytest.mark.slow
+def test_a_shallow_run_killed_mid_fit_reruns_to_the_same_codes(tmp_path):
+    args = [sys.executable, "-m", "jhash.cli", "train", "--config", "method:sdh:dataset=digits,bits=16",
+            "--config.progress=false", "--workdir"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(args + [str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while proc.poll() is None and not (killed / "split.npz").exists():  # the fit starts after the split
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert not (killed / "metrics.json").exists()
+    for workdir in (killed, tmp_path / "whole"):
+        done = subprocess.run(args + [str(workdir)], cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert result_problem(killed) is None
+    whole = _codes(tmp_path / "whole")
+    assert all(np.array_equal(whole[k], v) for k, v in _codes(killed).items())
 
 
 def test_a_typo_in_a_fit_argument_is_a_clear_error(tmp_path, capsys):

@@ -50,7 +50,7 @@ from jhash import io as jio
 from jhash import methods
 from jhash.data.augment import get_augmentation
 from jhash.experiment import (  # noqa: F401  (re-exported: the run's data and config, jhash.experiment)
-    ExperimentData, _saved_config, load_dataset, load_experiment_data, read_config, run_split, validation_split)
+    ExperimentData, _saved_config, check_same_config, load_dataset, load_experiment_data, read_config, run_split, validation_split)
 from jhash.experiment import check_int as _check_int
 from jhash.methods.base import Schedule, regularized
 from jhash.models import apply_model, compute_dtype, init_model, pretrained
@@ -59,10 +59,7 @@ from jhash.train.logging import JsonlWriter, TensorBoardWriter, to_python
 from jhash.train.manifest import Manifest, describe, recorded_pretrained
 from jhash.train.state import TrainState, data_sharded, make_mesh, make_optimizer, replicated, state_shardings
 
-# Fields that may differ when a run is resumed (they do not change what is computed).
-_RESUMABLE_FIELDS = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "eval")
 INTERRUPTED = threading.Event()  # set by the CLI's SIGINT handler; the training loop stops at the next step
-_RESUMABLE_DATA_FIELDS = ("workers", "prefetch", "check_files")  # of config.data
 
 
 def validate_config(config) -> None:
@@ -234,19 +231,6 @@ def _canonical_objective(method, mesh, groups: int, dtype=None) -> Callable:
     return objective
 
 
-def _check_same_config(config, workdir: pathlib.Path) -> None:
-    """A run with checkpoints resumes only under its own config (up to ``_RESUMABLE_FIELDS``)."""
-    path = workdir / "config.json"
-    if not path.exists():
-        raise ValueError(f"workdir {workdir} has checkpoints but no config.json; use a new --workdir")
-    old, new = _saved_config(path, "use a new --workdir"), json.loads(config.to_json())
-    for c in (old, new):
-        c["data"] = {k: v for k, v in c["data"].items() if k not in _RESUMABLE_DATA_FIELDS}
-    diff = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_FIELDS and old.get(k) != new.get(k))
-    if diff:
-        raise ValueError(f"workdir {workdir} holds a run with a different config (fields {diff}); use a new --workdir")
-
-
 def init_state(method, optimizer, config, sample_x, *, load_pretrained: bool = False) -> TrainState:
     """The initial train state; ``load_pretrained``: with the model's pretrained weights files put into the
     initialised parameters (:func:`jhash.models.pretrained.load`; not for a restore target, which the
@@ -338,7 +322,7 @@ def _train(config, workdir: pathlib.Path, mesh, *, on_step, evaluate: bool) -> d
     primary = distributed.is_primary()
     resuming = Checkpointer.latest_step_in(workdir / "checkpoints") is not None
     if resuming:
-        _check_same_config(config, workdir)
+        check_same_config(config, workdir, "has checkpoints")
     exp = load_experiment_data(config, workdir, new_split=not resuming)
     n_train = len(exp.train_index)
     if config.batch_size > n_train:
