@@ -4,7 +4,9 @@ The rerun trains from scratch in a new folder with the run's ``config.json`` (it
 drawn again from the split seed and checked against the original's checksum), then every
 array of ``codes.npz`` and every value of ``metrics.json`` is compared exactly. Differences
 in the environment recorded by the manifests (package versions, devices, git commit) are
-listed, since they are the usual reason a rerun differs.
+listed, since they are the usual reason a rerun differs; so are the pretrained weights files'
+SHA-256 digests (``pretrained``: a weights file changed since the run was made; runs made before
+digests were recorded have none to compare).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from jhash import io as jio
 
-ENVIRONMENT = ("jhash_version", "git", "packages", "python", "devices")
+ENVIRONMENT = ("jhash_version", "git", "packages", "python", "devices", "pretrained")
 
 
 def compare_runs(original, rerun) -> dict:

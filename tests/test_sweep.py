@@ -85,14 +85,17 @@ def test_reproduce_reports_identical_codes(uninterrupted, tmp_path, capsys):
     # a run whose codes were changed is reported as different
     changed = tmp_path / "changed"
     changed.mkdir()
-    for f in ("metrics.json", "manifest.json"):
-        (changed / f).write_text((uninterrupted / "method=dch,seed=0" / f).read_text())
+    (changed / "metrics.json").write_text((uninterrupted / "method=dch,seed=0" / "metrics.json").read_text())
+    manifest = json.loads((uninterrupted / "method=dch,seed=0" / "manifest.json").read_text())
+    recorded = [{"path": "w.npz", "arch": "resnet18", "sha256": "0" * 64}]  # as if made with another weights file
+    (changed / "manifest.json").write_text(json.dumps({**manifest, "pretrained": recorded}))
     z = dict(np.load(uninterrupted / "method=dch,seed=0" / "codes.npz"))
     z["database_codes"] = z["database_codes"].copy()
     z["database_codes"][0, 0] ^= 1
     np.savez(changed / "codes.npz", **z)
     report = compare_runs(changed, tmp_path / "re")
     assert not report["identical"] and report["codes"]["database_codes"] is False
+    assert report["environment"]["pretrained"] == (recorded, [])  # the rerun's manifest: no weights file
 
 
 def test_grid_parsing_and_errors(tmp_path):
