@@ -319,11 +319,18 @@ class HammingIndex:
             for s in range(0, n_q, query_chunk):
                 e = min(n_q, s + query_chunk)
                 if mesh is None:
-                    _k.topk_scan(qw[s:e], self._words, kk, self.bits, min(db_chunk, len(self)),
+                    _k.topk_scan(qw[s:e], self._columns(), kk, self.bits, min(db_chunk, len(self)),
                                  q_block, pos[s:e], dist[s:e])
                 else:
                     pos[s:e], dist[s:e] = self._search_sharded(qw[s:e], kk, mesh, db_chunk, e - s)
         return self._ids[pos], dist
+
+    def _columns(self):
+        """The words column-major, ``(W, n)``: a view for codes of <= 64 bits, else a copy kept
+        until the next add / remove (the top-k scan vectorises across rows with it)."""
+        if "columns" not in self._cache:
+            self._cache["columns"] = np.ascontiguousarray(self._words.T)
+        return self._cache["columns"]
 
     def _search_sharded(self, qw, k, mesh, db_chunk, n_rows):
         n_dev = mesh.shape["data"]
