@@ -9,8 +9,10 @@ by position ascending everywhere.
   block of queries, a database chunk at a time (kept in cache while the block's queries scan
   it).  Each query keeps a buffer of candidates in position order and a threshold ``t``: once
   k candidates have distance <= t, a later item (larger position) enters only with distance
-  < t.  A full buffer is compacted with a histogram over distances (no sort); the final k are
-  placed by a counting sort on the distance.
+  < t.  The database words are read column-major, so the test "distance < t" for 64
+  consecutive rows is one vectorised loop giving a 64-bit mask; only its set bits (rare once
+  t has settled) are visited, in position order.  A full buffer is compacted with a histogram
+  over distances (no sort); the final k are placed by a counting sort on the distance.
 * :func:`build_table`: a static hash table, i.e. the rows sorted by bucket (a counting sort on
   the top bits of a mixed hash of the key) plus the bucket starts.
 * :func:`ball_search`: radius search by table lookups: for each table, every key within the
