@@ -9,8 +9,10 @@ by position ascending everywhere.
   block of queries, a database chunk at a time (kept in cache while the block's queries scan
   it).  Each query keeps a buffer of candidates in position order and a threshold ``t``: once
   k candidates have distance <= t, a later item (larger position) enters only with distance
-  < t.  A full buffer is compacted with a histogram over distances (no sort); the final k are
-  placed by a counting sort on the distance.
+  < t.  The database words are read column-major, so the test "distance < t" for 64
+  consecutive rows is one vectorised loop giving a 64-bit mask; only its set bits (rare once
+  t has settled) are visited, in position order.  A full buffer is compacted with a histogram
+  over distances (no sort); the final k are placed by a counting sort on the distance.
 * :func:`build_table`: a static hash table, i.e. the rows sorted by bucket (a counting sort on
   the top bits of a mixed hash of the key) plus the bucket starts.
 * :func:`ball_search`: radius search by table lookups: for each table, every key within the
@@ -35,7 +37,8 @@ _MIX2 = np.uint64(0xD6E8FEB86659FD93)
 @numba.njit(inline="always")
 def _compact(bd, bp, nb, k, hist):
     """Keeps the k smallest (distance, position) of the buffer's ``nb`` entries, in buffer
-    (= position) order.  Returns (new size, distance threshold t): k entries have d <= t."""
+    (= position) order.  Returns (new size, distance threshold t): k entries have d <= t.
+    Branch-free copy (about half the entries go, in no predictable pattern)."""
     hist[:] = 0
     for e in range(nb):
         hist[bd[e]] += 1
@@ -47,35 +50,25 @@ def _compact(bd, bp, nb, k, hist):
     out = 0
     for e in range(nb):
         d = bd[e]
-        if d < t or (d == t and take > 0):
-            if d == t:
-                take -= 1
-            bd[out] = d
-            bp[out] = bp[e]
-            out += 1
-    return out, t
-
-
-@numba.njit(inline="never")
-def _push(bd, bp, c, d, p, k, hist):
-    """Appends (d, p) to a query's buffer; compacts a full buffer.  Returns (size, new
-    threshold or -1).  Kept out of line: the scan loop that calls it stays small."""
-    bd[c] = d
-    bp[c] = p
-    c += 1
-    if c < bd.shape[0]:
-        return c, np.int32(-1)
-    c, t = _compact(bd, bp, c, k, hist)
-    return c, np.int32(t)
+        tie = d == t
+        keep = (d < t) | (tie & (take > 0))
+        bd[out] = d
+        bp[out] = bp[e]
+        out += keep
+        take -= tie & keep
+    return out, np.int64(t)
 
 
 @numba.njit(inline="always")
 def _offer(bd, bp, c, t, d, p, k, hist):
-    """Item p at distance d enters the buffer if d < t; returns (size, threshold)."""
+    """Item p at distance d enters the buffer if d < t (a full buffer is compacted); returns
+    (size, threshold).  Inlined: a call per candidate costs more than the insert."""
     if d < t:
-        c, t_new = _push(bd, bp, c, d, p, k, hist)
-        if t_new >= 0:
-            t = t_new
+        bd[c] = d
+        bp[c] = p
+        c += 1
+        if c == bd.shape[0]:
+            c, t = _compact(bd, bp, c, k, hist)
     return c, t
 
 
@@ -94,23 +87,67 @@ def _dist_row(x0, x1, qrow, flat, j, n_w):
     return d
 
 
+_G = 64  # rows per group: one bit each in the group's mask
+
+
 @numba.njit(inline="always")
-def _min8(x0, x1, qrow, flat, j, n_w):
-    """The smallest distance to rows j..j+7: the scan tests 8 rows with one branch."""
-    m = _dist_row(x0, x1, qrow, flat, j, n_w)
-    for u in range(1, 8):
-        m = min(m, _dist_row(x0, x1, qrow, flat, j + np.uint64(u), n_w))
-    return m
+def _dist_col(x0, x1, qrow, c0, c1, cflat, un, j, n_w):
+    """Distance of a query to row ``j`` of the column-major words (``c0``, ``c1``: words 0 and
+    1 of every row; ``cflat``: all words, word w of row j at ``w * un + j``)."""
+    if n_w == 1:
+        return np.int64(_popcount(x0 ^ c0[j]))
+    if n_w == 2:
+        return np.int64(_popcount(x0 ^ c0[j])) + np.int64(_popcount(x1 ^ c1[j]))
+    d = 0
+    for w in range(n_w):
+        d += np.int64(_popcount(qrow[w] ^ cflat[np.uint64(w) * un + j]))
+    return d
+
+
+@numba.njit(inline="always")
+def _mask1(x0, c0, j0, t):
+    """Bit u set when row j0 + u (one word) is at distance < t: a vectorised loop."""
+    msk = np.uint64(0)
+    for u in range(_G):
+        msk |= np.uint64(np.int64(_popcount(x0 ^ c0[j0 + np.uint64(u)])) < t) << np.uint64(u)
+    return msk
+
+
+@numba.njit(inline="always")
+def _mask2(x0, x1, c0, c1, j0, t):
+    """As :func:`_mask1` for two words (word 0 and word 1 in two column arrays)."""
+    msk = np.uint64(0)
+    for u in range(_G):
+        j = j0 + np.uint64(u)
+        d = np.int64(_popcount(x0 ^ c0[j])) + np.int64(_popcount(x1 ^ c1[j]))
+        msk |= np.uint64(d < t) << np.uint64(u)
+    return msk
+
+
+@numba.njit(inline="always")
+def _maskn(qrow, cflat, un, j0, t, acc):
+    """As :func:`_mask1` for any number of words: distances summed word by word in ``acc``."""
+    acc[:] = 0
+    for w in range(qrow.shape[0]):
+        x, base = qrow[w], np.uint64(w) * un + j0
+        for u in range(_G):
+            acc[u] += np.int64(_popcount(x ^ cflat[base + np.uint64(u)]))
+    msk = np.uint64(0)
+    for u in range(_G):
+        msk |= np.uint64(acc[u] < t) << np.uint64(u)
+    return msk
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
+def topk_scan(qw, cols, k, n_bits, db_chunk, q_block, out_pos, out_d):
     """Fills ``out_pos`` / ``out_d`` (n_q, k) with the k nearest positions of each query, by
-    (distance, position).  Needs 1 <= k <= n."""
+    (distance, position).  ``cols`` holds the database words column-major, ``(W, n)`` (word w
+    of every row contiguous), so the distances of 64 consecutive rows are one vectorised
+    loop.  Needs 1 <= k <= n."""
     n_q, n_w = qw.shape
-    n = dw.shape[0]
-    flat = dw.reshape(-1)
-    uw = np.uint64(n_w)
+    n = cols.shape[1]
+    c0, c1 = cols[0], cols[min(1, n_w - 1)]
+    cflat, un = cols.reshape(-1), np.uint64(n)
     cap = 2 * k + 64
     n_blocks = (n_q + q_block - 1) // q_block
     for b in numba.prange(n_blocks):
@@ -119,23 +156,32 @@ def topk_scan(qw, dw, k, n_bits, db_chunk, q_block, out_pos, out_d):
         bd = np.empty((nb_q, cap), np.int32)
         bp = np.empty((nb_q, cap), np.int64)
         cnt = np.zeros(nb_q, np.int64)
-        thr = np.full(nb_q, n_bits + 1, np.int32)
+        thr = np.full(nb_q, n_bits + 1, np.int64)
         hist = np.zeros(n_bits + 2, np.int64)
-        for c0 in range(0, n, db_chunk):
-            m = min(n, c0 + db_chunk) - c0
-            m8 = c0 + m - m % 8
+        acc = np.empty(_G, np.int64)
+        for ch in range(0, n, db_chunk):
+            m = min(n, ch + db_chunk) - ch
+            mg = ch + m - m % _G
             for ii in range(nb_q):
                 qrow, bdi, bpi = qw[q0 + ii], bd[ii], bp[ii]  # views made once, not per candidate
                 x0, x1 = qrow[0], qrow[min(1, n_w - 1)]
                 t, c = thr[ii], cnt[ii]
-                for s0 in range(c0, m8, 8):
+                for s0 in range(ch, mg, _G):
                     j0 = np.uint64(s0)
-                    if _min8(x0, x1, qrow, flat, j0, uw) < t:  # rare once the threshold has settled
-                        for u in range(8):
-                            d = _dist_row(x0, x1, qrow, flat, j0 + np.uint64(u), uw)
-                            c, t = _offer(bdi, bpi, c, t, d, s0 + u, k, hist)
-                for j in range(m8, c0 + m):
-                    d = _dist_row(x0, x1, qrow, flat, np.uint64(j), uw)
+                    if n_w == 1:
+                        msk = _mask1(x0, c0, j0, t)
+                    elif n_w == 2:
+                        msk = _mask2(x0, x1, c0, c1, j0, t)
+                    else:
+                        msk = _maskn(qrow, cflat, un, j0, t, acc)
+                    while msk:  # rare once the threshold has settled: the set bits, in order
+                        low = msk & (~msk + np.uint64(1))
+                        msk ^= low
+                        j = j0 + np.uint64(_popcount(low - np.uint64(1)))
+                        d = _dist_col(x0, x1, qrow, c0, c1, cflat, un, j, n_w)
+                        c, t = _offer(bdi, bpi, c, t, d, np.int64(j), k, hist)  # t may have dropped
+                for j in range(mg, ch + m):
+                    d = _dist_col(x0, x1, qrow, c0, c1, cflat, un, np.uint64(j), n_w)
                     c, t = _offer(bdi, bpi, c, t, d, j, k, hist)
                 thr[ii], cnt[ii] = t, c
         for ii in range(nb_q):

@@ -19,7 +19,8 @@ Search
   ``(n_query, min(k, len(index)))`` (no padding: with k > n every item is returned).  A
   compiled scan (:mod:`jhash._index_kernels`) over blocks of ``query_chunk`` queries and
   ``db_chunk`` database rows, keeping per query a buffer of O(k) candidates and a distance
-  threshold: no distance matrix and no sort.  With ``mesh=`` the database is sharded over
+  threshold: no distance matrix and no sort.  The scan reads the words column-major (a copy
+  of the codes for more than 64 bits, kept until the next add / remove).  With ``mesh=`` the database is sharded over
   the mesh's ``'data'`` axis and each device computes its top-k in JAX (XOR +
   ``population_count``, ``lax.top_k``, which keeps the lower index first on ties), merged into
   the same result as one device.
@@ -314,16 +315,23 @@ class HammingIndex:
         pos = np.zeros((n_q, kk), np.int64)
         dist = np.zeros((n_q, kk), np.int32)
         if kk and n_q:
-            # blocks of up to 16 queries share each database chunk; at least 4 blocks per thread
-            q_block = max(1, min(16, -(-min(n_q, query_chunk) // (4 * numba.get_num_threads()))))
+            # blocks of up to 16 queries share each database chunk; at least 2 blocks per thread
+            q_block = max(1, min(16, -(-min(n_q, query_chunk) // (2 * numba.get_num_threads()))))
             for s in range(0, n_q, query_chunk):
                 e = min(n_q, s + query_chunk)
                 if mesh is None:
-                    _k.topk_scan(qw[s:e], self._words, kk, self.bits, min(db_chunk, len(self)),
+                    _k.topk_scan(qw[s:e], self._columns(), kk, self.bits, min(db_chunk, len(self)),
                                  q_block, pos[s:e], dist[s:e])
                 else:
                     pos[s:e], dist[s:e] = self._search_sharded(qw[s:e], kk, mesh, db_chunk, e - s)
         return self._ids[pos], dist
+
+    def _columns(self):
+        """The words column-major, ``(W, n)``: a view for codes of <= 64 bits, else a copy kept
+        until the next add / remove (the top-k scan vectorises across rows with it)."""
+        if "columns" not in self._cache:
+            self._cache["columns"] = np.ascontiguousarray(self._words.T)
+        return self._cache["columns"]
 
     def _search_sharded(self, qw, k, mesh, db_chunk, n_rows):
         n_dev = mesh.shape["data"]
