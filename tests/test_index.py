@@ -169,6 +169,32 @@ def test_add_remove_custom_ids_and_packed_input():
     assert -5 in res[0].tolist()
 
 
+@pytest.mark.parametrize("bits", [40, 128, 200])
+def test_search_sees_every_add_and_remove(bits, tmp_path):
+    """Above 64 bits the scan reads a column-major copy of the codes: a search after add / remove / load
+    must see the index as it is now, not the copy made by an earlier search."""
+    rng = np.random.default_rng(bits)
+    codes, qc = rand_codes(rng, 90, bits), rand_codes(rng, 6, bits)
+    index = HammingIndex(bits, codes[:50])
+    ids = np.arange(90)
+
+    def check(keep):
+        ri, rd = ref_topk(qc, codes[keep], ids[keep], 15)
+        got_i, got_d = index.search(qc, 15)
+        np.testing.assert_array_equal(got_i, ri)
+        np.testing.assert_array_equal(got_d, rd)
+
+    check(ids < 50)
+    index.add(codes[50:])
+    check(ids < 90)
+    gone = rng.choice(90, 30, replace=False)
+    index.remove(gone)
+    check(~np.isin(ids, gone))
+    index.save(tmp_path / "index.npz")
+    index = HammingIndex.load(tmp_path / "index.npz")
+    check(~np.isin(ids, gone))
+
+
 def test_bad_inputs_name_the_argument():
     rng = np.random.default_rng(0)
     index = HammingIndex(12, rand_codes(rng, 10, 12))
