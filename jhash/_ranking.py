@@ -193,18 +193,25 @@ def _pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_all, n_
                 rel = _mask64(key, b, 1, 1)
                 if mb < 64:
                     rel &= (one << np.uint64(mb)) - one
+                if n_lw:  # their gains, in a loop of their own (keeps the loop below short)
+                    r2 = rel
+                    e = nr
+                    while r2:
+                        rgain[e] = g[np.uintp(b) + _ctz(r2)]
+                        r2 &= r2 - one
+                        e += 1
+                recv = rec[nr:]
+                nr += np.int64(_ctpop(rel))
+                e = np.uintp(0)
                 while rel:
                     t = _ctz(rel)
                     rel &= rel - one
-                    jj = np.uintp(b) + t
-                    h2 = key[jj] & kt(~1)
+                    h2 = key[np.uintp(b) + t] & kt(~1)
                     before = _mask64(key, b, ~1, h2) & ((one << t) - one)
                     sb = (cnt[h2, 0] + cnt[h2, 1] + cnt[h2, 2] + cnt[h2, 3]
                           + cnt[h2 + 1, 0] + cnt[h2 + 1, 1] + cnt[h2 + 1, 2] + cnt[h2 + 1, 3])
-                    rec[nr] = (np.int64(h2 >> kt(1)) << _SHIFT) | (sb + np.int64(_ctpop(before)))
-                    if n_lw:
-                        rgain[nr] = g[jj]
-                    nr += 1
+                    recv[e] = (np.int64(h2 >> kt(1)) << _SHIFT) | (sb + np.int64(_ctpop(before)))
+                    e += np.uintp(1)
                 # 2b. every item of the block bumps its key's counter
                 kb = key[b:b + mb]
                 m4 = mb - mb % 4
