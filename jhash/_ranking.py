@@ -22,7 +22,8 @@ distance bucket; AP needs ranks of the *relevant* items only. So the pass is:
    recorded. Then every key of the block bumps the counter of its key (4 interleaved copies:
    items j, j+1, j+2, j+3 go to different copies, so consecutive items with the same key do
    not wait on each other's store). The only unpredictable branch is the end of the loop
-   over a block's relevance bits (one per 64 items, not one per relevant item);
+   over a block's relevance bits (one per 64 items, not one per relevant item; a second loop
+   over the same bits copies multi-hot gains);
 3. a pass over the recorded relevant items (about n_db / classes of them), in index order:
    rank ``p = N_h + s_j``, relevant items up to it ``R_h + t`` (t-th relevant one of its
    bucket), AP term ``(R_h + t) / (p + 1)``, added in index order (the same sum, term by
@@ -132,7 +133,7 @@ def ranking_pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_
 
     qw (n_q, W), dw_t (W, n_db): packed codes (database transposed). Labels: class ids
     ``q_ids`` (n_q,), ``db_ids`` (n_db,) when ``q_lw`` has no columns; otherwise packed
-    multi-hot words ``q_lw`` (n_q, L) and ``db_lw_t`` (L, n_db). Codes of < 65,535 bits.
+    multi-hot words ``q_lw`` (n_q, L) and ``db_lw_t`` (L, n_db). Codes of up to 65,535 bits.
     """
     key = np.uint8 if n_bits < 2**7 else np.uint16 if n_bits < 2**15 else np.uint32  # 2 * distance + 1 fits
     _pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_all, n_rel, gain, ranked,
