@@ -1,7 +1,7 @@
 """A second fit of the same shapes and settings compiles nothing (issue 18: no recompilation per call).
 
-SDH, COSDISH, KSH and ITQ keep their numerical work in module-level jitted programs; before, SDH
-and KSH built a new ``jax.jit`` of a new ``functools.partial`` per fit and COSDISH a new jitted
+SDH, FSDH, COSDISH, KSH and ITQ keep their numerical work in module-level jitted programs; before, SDH,
+FSDH and KSH built a new ``jax.jit`` of a new ``functools.partial`` per fit and COSDISH a new jitted
 closure, so every fit traced and compiled its solver again.
 """
 import jax
@@ -15,7 +15,8 @@ _COMPILES = []
 jax.monitoring.register_event_duration_secs_listener(
     lambda name, secs, **kw: _COMPILES.append(kw.get("fun_name")) if name.endswith("backend_compile_duration") else None)
 
-SMALL = {"sdh": {"anchors": 20, "outer_iterations": 2}, "cosdish": {"anchors": 20, "num_samples": 30, "iterations": 2},
+SMALL = {"sdh": {"anchors": 20, "outer_iterations": 2}, "fsdh": {"anchors": 20, "outer_iterations": 2},
+         "cosdish": {"anchors": 20, "num_samples": 30, "iterations": 2},
          "ksh": {"anchors": 20, "labelled": 40, "max_iterations": 5}, "itq": {"iters": 5}}
 
 
