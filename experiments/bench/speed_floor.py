@@ -33,7 +33,8 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
   it gets 3) at 10^6 and 10^7 codes of 32 bits with planted near duplicates (index_speed.py's
   data), 1,000 queries; counts checked equal.
 
-* ``shallow`` (not in the default run, 10-40 minutes on 2 cores: ``--sections shallow``): SDH,
+* ``shallow`` (not in the default run: about 10 minutes a round on a quiet 2-core machine, KSH and
+  COSDISH most of it, so ``--sections shallow --rounds 2``): SDH,
   COSDISH, KSH, ITQ and AGH fits at 32 bits on mnist (experiments/bench/shallow_fit.py's
   workers, each fit a fresh process): jhash's first call with no persistent compilation
   cache (``cold``) and with one an earlier process filled (``warm``), its second call (not
