@@ -33,8 +33,8 @@ _HI = jax.lax.Precision.HIGHEST
 # XLA:CPU options for the compiled programs of the shallow fits and of ``Hasher.encode`` (issue 18: in a
 # fresh process the JIT compile is most of an SDH or ITQ fit). With XLA's older LLVM fusion emitters
 # and one codegen module (instead of the MLIR emitters and a split into modules compiled in
-# parallel) the large solver programs compile in about half the time on 2 cores (SDH's solver
-# 5.6-6.5 s -> 2.6-3.3 s under load; experiments/results/speed_floor.md). The fits' codes stay
+# parallel) the large solver programs compile in 2-4x less time on 2 cores (SDH's solver
+# 1.9-2.4 s -> 0.5-0.6 s at low load; experiments/results/speed_floor.md). The fits' codes stay
 # byte-identical (tests/test_shallow_compile.py); SDH's objective history, a diagnostic sum, may
 # differ in its last bit. Other backends ignore ``xla_cpu_*`` options.
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
