@@ -34,8 +34,18 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
   it gets 3) at 10^6 and 10^7 codes of 32 bits with planted near duplicates (index_speed.py's
   data), 1,000 queries; counts checked equal.
 
-faiss is optional: without it the faiss columns say so. The training-step-vs-torch and
-shallow-fit rows of issue 18 are not in this bench yet.
+* ``shallow`` (not in the default run: about 10 minutes a round on a quiet 2-core machine, KSH and
+  COSDISH most of it, so ``--sections shallow --rounds 2``): SDH,
+  COSDISH, KSH, ITQ and AGH fits at 32 bits on mnist (experiments/bench/shallow_fit.py's
+  workers, each fit a fresh process): jhash's first call with no persistent compilation
+  cache (``cold``) and with one an earlier process filled (``warm``), its second call (not
+  for COSDISH and KSH, whose fits are execution-bound), and the authors' MATLAB code under
+  GNU Octave (``octave``) when ``octave`` is on PATH and ``--octave-code DIR`` holds their
+  code (shallow_fit.py's docstring says which repositories); otherwise the Octave column
+  says why. ``--shallow-methods`` picks the methods (``--quick``: ITQ only).
+
+faiss is optional: without it the faiss columns say so. The training-step-vs-torch rows of
+issue 18 are not in this bench yet.
 """
 import argparse
 import json
@@ -61,9 +71,11 @@ CASES = {  # section -> contenders; each contender is one worker process per thr
     "radius": ["faiss", "jhash"],
     "compile": ["cold", "warm"],
     "profile": ["jhash"],
+    "shallow": ["cold", "warm", "octave"],
 }
-THREADS = {"compile": (2,), "profile": (1,)}  # default (1, 2)
-FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm"}
+THREADS = {"compile": (2,), "profile": (1,), "shallow": (2,)}  # default (1, 2)
+FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm", "octave"}
+NOT_DEFAULT = ("profile", "shallow")  # sections run only when named in --sections
 
 
 def sizes(quick):
@@ -315,6 +327,45 @@ def keys_only(qw, dw_t, q_ids, db_ids):
     return acc
 
 
+# ------------------------------------------------------------------ shallow fits (shallow_fit.py's workers)
+SHALLOW_METHODS = "sdh,cosdish,ksh,itq,agh"
+SHALLOW_FIRST_ONLY = ("cosdish", "ksh")  # execution-bound fits: no second call
+
+
+def run_shallow(who, quick):
+    """{method: [first call s, second call s, compile s, programs, mAP@ALL]} for ``cold`` / ``warm``
+    (a fresh process per fit; ``warm``: a persistent compilation cache filled by an earlier process),
+    {method: [s, s]} for ``octave`` (methods it cannot run are left out; the report says why)."""
+    import shutil
+    import tempfile
+
+    import shallow_fit as sf
+
+    methods = os.environ.get("JHASH_BENCH_SHALLOW", "itq" if quick else SHALLOW_METHODS).split(",")
+    code = os.environ.get("JHASH_BENCH_OCTAVE_CODE") or None
+    data_dir = str(sf.ROOT.parent / "shared" / "data")
+    out = {}
+    for m in methods:
+        if who == "octave":
+            t = sf.run_octave(m, 32, code, data_dir)
+            if isinstance(t, float):
+                out[m] = [t, t]
+            continue
+        cache = tempfile.mkdtemp(prefix="jhash-xla-cache-") if who == "warm" else None
+        try:
+            if cache:
+                sf.jhash_run(m, 32, data_dir, 0, cache, first_only=True)
+            r = sf.jhash_run(m, 32, data_dir, 0, cache, first_only=m in SHALLOW_FIRST_ONLY)
+        finally:
+            if cache:
+                shutil.rmtree(cache, ignore_errors=True)
+        if not isinstance(r, dict):
+            raise RuntimeError(f"shallow fit {m} ({who}) {r}")
+        f = r["first"]
+        out[m] = [f["seconds"], (r["second"] or f)["seconds"], f["backend_s"], f["programs"], r["map"]]
+    return out
+
+
 def worker(args):
     numba.set_num_threads(args.threads)
     if args.worker not in FAISS_FREE:
@@ -424,6 +475,23 @@ def report(best, sections, has_faiss, quick):
         print("|---|---|---|")
         for name, cold in get("compile", "cold", 2).items():
             print(f"| {name} | {cold[0]:.2f} | {get('compile', 'warm', 2)[name][0]:.2f} |")
+    if "shallow" in sections:
+        import shallow_fit as sf
+
+        code = os.environ.get("JHASH_BENCH_OCTAVE_CODE") or None
+        print("\n## Shallow fits, mnist, 32 bits: jhash vs the authors' code under Octave (ratio = Octave / jhash; "
+              "goal >= 10)")
+        print("| method | jhash 1st call, cold (s) | compile (s, programs) | 1st call, warm cache (s) | 2nd call (s) | "
+              "Octave (s) | Octave / 1st cold | Octave / 1st warm | Octave / 2nd | jhash mAP@ALL |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for m, cold in get("shallow", "cold", 2).items():
+            warm, octave = get("shallow", "warm", 2).get(m), get("shallow", "octave", 2).get(m)
+            second = None if m in SHALLOW_FIRST_ONLY else cold[1]
+            o = octave[0] if octave else None
+            r = lambda j: f"**{o / j:.1f}x**" if o and j else "-"  # noqa: E731
+            print(f"| {m} | {cold[0]:.2f} | {cold[2]:.2f}, {cold[3]} | {f'{warm[0]:.2f}' if warm else '-'} | "
+                  f"{f'{second:.2f}' if second else 'not run'} | {f'{o:.2f}' if o else (sf.octave_missing(m, code) or 'octave failed')} | "
+                  f"{r(cold[0])} | {r(warm[0] if warm else None)} | {r(second)} | {cold[4]:.4f} |")
     if "profile" in sections:
         print("\n## Where the eval pass's time goes, 1 thread (s; ns per query-item pair)")
         print("| bits | step | seconds | ns / pair |")
@@ -438,8 +506,11 @@ def report(best, sections, has_faiss, quick):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sections", default=",".join(c for c in CASES if c != "profile"),
+    ap.add_argument("--sections", default=",".join(c for c in CASES if c not in NOT_DEFAULT),
                     help="comma-separated: " + ",".join(CASES))
+    ap.add_argument("--octave-code", default=None, help="shallow: a local copy of the authors' code "
+                    "(experiments/bench/shallow_fit.py's docstring)")
+    ap.add_argument("--shallow-methods", default=None, help=f"shallow: comma-separated (default {SHALLOW_METHODS})")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -448,6 +519,10 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.octave_code:
+        os.environ["JHASH_BENCH_OCTAVE_CODE"] = args.octave_code
+    if args.shallow_methods:
+        os.environ["JHASH_BENCH_SHALLOW"] = args.shallow_methods
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(CASES)
     if unknown:

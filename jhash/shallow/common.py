@@ -24,10 +24,38 @@ __all__ = [
     "Hasher", "check_features", "check_positive", "check_bits", "check_labels", "similarity_from_labels",
     "sqdist", "pca", "kmeans", "kmeans_objective", "choose_anchors", "rbf_bandwidth",
     "rbf_features", "anchor_graph", "fit_ridge", "linear_project", "kernel_project",
-    "sample_triplets", "random_orthogonal", "prepare_fit", "hasher_arrays", "hasher_from_arrays",
+    "sample_triplets", "random_orthogonal", "prepare_fit", "hasher_arrays", "hasher_from_arrays", "jit",
+    "COMPILER_OPTIONS",
 ]
 
 _HI = jax.lax.Precision.HIGHEST
+
+# XLA:CPU options for the compiled programs of the shallow fits and of ``Hasher.encode`` (issue 18: in a
+# fresh process the JIT compile is most of an SDH or ITQ fit). With XLA's older LLVM fusion emitters
+# and one codegen module (instead of the MLIR emitters and a split into modules compiled in
+# parallel) the large solver programs compile in 2-4x less time on 2 cores (SDH's solver
+# 1.9-2.4 s -> 0.5-0.6 s at low load; experiments/results/speed_floor.md). The fits' codes stay
+# byte-identical (tests/test_shallow_compile.py); SDH's objective history, a diagnostic sum, may
+# differ in its last bit. Other backends ignore ``xla_cpu_*`` options.
+COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
+
+
+def jit(fun=None, **kwargs):
+    """``jax.jit`` with :data:`COMPILER_OPTIONS`; ``@jit`` or ``@jit(static_argnames=...)``. JAX takes
+    compiler options only on a top-level program, so a call whose arguments hold a tracer (inside
+    another ``jit``, ``vmap`` or ``grad``) goes to a plain ``jax.jit`` of ``fun``, which compiles as
+    part of its caller's program."""
+    if fun is None:
+        return functools.partial(jit, **kwargs)
+    top, nested = jax.jit(fun, compiler_options=COMPILER_OPTIONS, **kwargs), jax.jit(fun, **kwargs)
+
+    @functools.wraps(fun)
+    def call(*args, **kw):
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((args, kw)))
+        return (nested if traced else top)(*args, **kw)
+
+    call.lower = top.lower
+    return call
 
 
 # ---------------------------------------------------------------- input checks
@@ -92,7 +120,7 @@ def similarity_from_labels(la, lb):
 @functools.lru_cache(maxsize=None)
 def _jitted_by(func, keywords):
     project = functools.partial(func, **dict(keywords))
-    return jax.jit(lambda params, x: sign(project(params, x)))
+    return jit(lambda params, x: sign(project(params, x)))
 
 
 def _jitted(project):
@@ -183,7 +211,7 @@ def sqdist(a, b):
     return jnp.maximum(d, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
+@jit(static_argnames=("k",))
 def pca(x, k: int):
     """Top-``k`` principal directions of ``x`` ``(n, d)``.
 
@@ -198,8 +226,9 @@ def pca(x, k: int):
     return mean, vec[:, order], val[order]
 
 
+@jit(static_argnames=("k",))
 def random_orthogonal(key, k: int):
-    """A random ``(k, k)`` orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
+    """A random ``(k, k)`` orthogonal matrix (QR of a Gaussian matrix, signs fixed), one compiled program."""
     q, r = jnp.linalg.qr(jax.random.normal(key, (k, k)))
     return q * jnp.where(jnp.diag(r) < 0, -1.0, 1.0)
 
@@ -212,7 +241,7 @@ def kmeans_objective(x, centers):
     return jnp.sum(jnp.min(d, 1)), a
 
 
-@functools.partial(jax.jit, static_argnames=("k", "iters", "init"))
+@jit(static_argnames=("k", "iters", "init"))
 def kmeans(x, key, *, k: int, iters: int = 20, init: str = "kmeans++"):
     """Lloyd's k-means in a ``lax.fori_loop``.
 
@@ -314,7 +343,7 @@ def anchor_graph(x, anchors, s: int, sigma=None):
 
 
 # ---------------------------------------------------------------- hash-function fitting
-@jax.jit
+@jit
 def fit_ridge(phi, targets, reg):
     """Ridge regression with an unregularised bias: ``min ||phi W + b - targets||^2 + reg ||W||^2``.
 

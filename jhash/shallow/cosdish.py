@@ -23,15 +23,14 @@ our choices; the out-of-sample hash functions are ridge-fitted RBF kernel functi
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jhash.codes import sign
-from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, kernel_project, prepare_fit,
-                                  rbf_bandwidth, rbf_features)
+from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, jit, kernel_project,
+                                  prepare_fit, rbf_bandwidth, rbf_features)
 from jhash.losses import label_matrix, num_classes_of
 from jhash.solvers import bqp_bitwise, cosdish_gamma_update, pairwise_objective
 
@@ -43,7 +42,7 @@ def rescaled_columns(y, omega):
     return s * (1.0 + r) - r
 
 
-@functools.partial(jax.jit, static_argnames=("m", "solver", "restarts", "residual"))
+@jit(static_argnames=("m", "solver", "restarts", "residual"))
 def _step(b, y, key, t, *, m: int, solver: str, restarts: int, residual: str):
     """Iteration ``t`` of COSDISH (sample m columns, the Omega step, the Gamma step) as one program, compiled
     once per shape and settings. Returns ``(b, objective before, objective after the Omega step)``."""
@@ -56,7 +55,7 @@ def _step(b, y, key, t, *, m: int, solver: str, restarts: int, residual: str):
     return cosdish_gamma_update(b, s, omega), before, after
 
 
-@functools.partial(jax.jit, static_argnames=("bits", "classes"))
+@jit(static_argnames=("bits", "classes"))
 def _start(key, labels, *, bits: int, classes: int):
     """The keys of the three random draws, the label matrix and the random initial codes, in one program."""
     k_init, k_anchor, k_loop = jax.random.split(key, 3)

@@ -25,13 +25,12 @@ c is not penalised, float32, and sign(0) = +1, as in SDH.
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.shallow.common import Hasher, fit_ridge
+from jhash.shallow.common import Hasher, fit_ridge, jit
 from jhash.shallow.sdh import kernel_problem, sdh_project
 from jhash.solvers import ridge_regression
 
@@ -61,11 +60,14 @@ def solve(phi, y, b, *, lam: float, nu: float, delta: float, outer_iterations: i
     return b, p, c, history
 
 
+# one jitted solver for every fit (a new ``jit`` per call would trace and compile again)
+_solve = jit(solve, static_argnames=("lam", "nu", "delta", "outer_iterations"))
+
+
 def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
         delta: float = 1e-2, outer_iterations: int = 5, bandwidth: float = 0.6) -> Hasher:
     """FSDH on labelled features; returns the kernel hash functions (see the module docstring)."""
     x, phi, u, sigma, y, b, outer = kernel_problem(features, labels, bits, key, anchors, outer_iterations, bandwidth)
-    run = jax.jit(functools.partial(solve, lam=lam, nu=nu, delta=delta, outer_iterations=outer))
-    b, p, c, history = run(phi, y, b)
+    b, p, c, history = _solve(phi, y, b, lam=float(lam), nu=float(nu), delta=float(delta), outer_iterations=outer)
     return Hasher("fsdh", bits, x.shape[1], sdh_project, {"anchors": u, "sigma": sigma, "p": p, "c": c},
                   {"objective": history, "train_codes": b.astype(jnp.int8)})

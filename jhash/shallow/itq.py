@@ -15,13 +15,12 @@ Out of sample: ``h(x) = sign((x - mean) W_pca R)``.
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
-from jhash.shallow.common import Hasher, check_bits, linear_project, pca, prepare_fit, random_orthogonal
+from jhash.shallow.common import Hasher, check_bits, jit, linear_project, pca, prepare_fit, random_orthogonal
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -38,7 +37,7 @@ def objective(v, r):
     return jnp.sum((sign(p) - p) ** 2)
 
 
-@functools.partial(jax.jit, static_argnames=("iters",))
+@jit(static_argnames=("iters",))
 def iterate(v, r0, iters: int = 50):
     """``iters`` ITQ iterations from ``r0``. Returns ``(R, history)``: ``history[t]`` is
     ``||B_t - V R_t||_F^2`` with ``B_t = sign(V R_t)``, before the ``t``-th Procrustes step."""

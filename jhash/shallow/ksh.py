@@ -54,14 +54,13 @@ largest (:func:`spectral_direction`), not MATLAB's ``eig(A, B)``.
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jhash.codes import sign
-from jhash.shallow.common import Hasher, check_positive, choose_anchors, prepare_fit, rbf_bandwidth, rbf_features
+from jhash.shallow.common import Hasher, check_positive, choose_anchors, jit, prepare_fit, rbf_bandwidth, rbf_features
 from jhash.losses import label_matrix
 
 _HI = jax.lax.Precision.HIGHEST
@@ -202,7 +201,7 @@ def ksh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]) - params["mean"], params["a"], precision=_HI)
 
 
-@functools.partial(jax.jit, static_argnames=("anchors", "labelled"))
+@jit(static_argnames=("anchors", "labelled"))
 def _draws(x, key, *, anchors: int, labelled: int):
     """The random anchors and labelled rows in one compiled program (op by op: several compilations
     per fresh process). The kernel features stay op by op (see jhash/shallow/sdh.py's ``_draws``)."""
@@ -211,7 +210,7 @@ def _draws(x, key, *, anchors: int, labelled: int):
 
 
 # one jitted greedy loop for every fit (a new ``jit`` per call would trace and compile again)
-_greedy_bits = jax.jit(greedy_bits, static_argnames=("bits", "max_iterations", "tol"))
+_greedy_bits = jit(greedy_bits, static_argnames=("bits", "max_iterations", "tol"))
 
 
 def fit(features, labels=None, *, bits, key, anchors: int = 300, labelled: int = 2000,

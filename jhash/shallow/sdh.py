@@ -45,14 +45,13 @@ Where jhash differs, and why:
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
 from jhash.codes import sign
 from jhash.losses import label_matrix, num_classes_of
-from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, prepare_fit, rbf_bandwidth,
+from jhash.shallow.common import (Hasher, check_positive, choose_anchors, fit_ridge, jit, prepare_fit, rbf_bandwidth,
                                   rbf_features)
 from jhash.solvers import ridge_regression, sdh_dcc
 
@@ -71,7 +70,7 @@ def sdh_project(params, x):
     return jnp.matmul(rbf_features(x, params["anchors"], params["sigma"]), params["p"], precision=_HI) + params["c"]
 
 
-@functools.partial(jax.jit, static_argnames=("anchors", "bits", "classes"))
+@jit(static_argnames=("anchors", "bits", "classes"))
 def _draws(x, labels, key, *, anchors: int, bits: int, classes: int):
     """The random anchors and initial codes and the label matrix of :func:`kernel_problem` in one
     compiled program (op by op they were about 20 small compilations in a fresh process). The RBF
@@ -116,7 +115,7 @@ def solve(phi, y, b, *, lam: float, nu: float, delta: float, outer_iterations: i
 
 
 # one jitted solver for every fit (a new ``jit`` per call would trace and compile again)
-_solve = jax.jit(solve, static_argnames=("lam", "nu", "delta", "outer_iterations", "max_sweeps"))
+_solve = jit(solve, static_argnames=("lam", "nu", "delta", "outer_iterations", "max_sweeps"))
 
 
 def fit(features, labels=None, *, bits, key, anchors: int = 1000, lam: float = 1.0, nu: float = 1e-5,
