@@ -36,15 +36,16 @@ _HI = jax.lax.Precision.HIGHEST
 # parallel) the large solver programs compile in 2-4x less time on 2 cores (SDH's solver
 # 1.9-2.4 s -> 0.5-0.6 s at low load; experiments/results/speed_floor.md). The fits' codes stay
 # byte-identical (tests/test_shallow_compile.py); SDH's objective history, a diagnostic sum, may
-# differ in its last bit. Other backends ignore ``xla_cpu_*`` options.
+# differ in its last bit. The options are given only when JAX's default backend is the CPU (GPU and
+# TPU compiles are left as they were; they were not measured).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
 
 
 def jit(fun=None, **kwargs):
-    """``jax.jit`` with :data:`COMPILER_OPTIONS`; ``@jit`` or ``@jit(static_argnames=...)``. JAX takes
-    compiler options only on a top-level program, so a call whose arguments hold a tracer (inside
-    another ``jit``, ``vmap`` or ``grad``) goes to a plain ``jax.jit`` of ``fun``, which compiles as
-    part of its caller's program."""
+    """``jax.jit`` with :data:`COMPILER_OPTIONS` on the CPU backend; ``@jit`` or ``@jit(static_argnames=...)``.
+    JAX takes compiler options only on a top-level program, so a call whose arguments hold a tracer
+    (inside another ``jit``, ``vmap`` or ``grad``) goes to a plain ``jax.jit`` of ``fun``, which compiles
+    as part of its caller's program; so does every call when the default backend is not the CPU."""
     if fun is None:
         return functools.partial(jit, **kwargs)
     top, nested = jax.jit(fun, compiler_options=COMPILER_OPTIONS, **kwargs), jax.jit(fun, **kwargs)
@@ -52,7 +53,7 @@ def jit(fun=None, **kwargs):
     @functools.wraps(fun)
     def call(*args, **kw):
         traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((args, kw)))
-        return (nested if traced else top)(*args, **kw)
+        return (top if not traced and jax.default_backend() == "cpu" else nested)(*args, **kw)
 
     call.lower = top.lower
     return call
