@@ -33,8 +33,12 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
   it gets 3) at 10^6 and 10^7 codes of 32 bits with planted near duplicates (index_speed.py's
   data), 1,000 queries; counts checked equal.
 
-faiss is optional: without it the faiss columns say so. The training-step-vs-torch and
-shallow-fit rows of issue 18 are not in this bench yet.
+* ``train``, ``train_flags``, ``train_profile`` (the last not in the default run): jhash's CPU
+  training step (DPSH, the small CNN and the MLP) against the same function in PyTorch, what
+  each XLA flag or step option gives, and where the time goes: experiments/bench/train_step.py.
+
+faiss is optional: without it the faiss columns say so; torch too (``--torch-python PATH``).
+The shallow-fit rows of issue 18 are not in this bench yet.
 """
 import argparse
 import json
@@ -51,6 +55,7 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import train_step  # noqa: E402
 from jhash._ranking import _popcount as popcount  # noqa: E402
 
 CASES = {  # section -> contenders; each contender is one worker process per thread count
@@ -60,9 +65,11 @@ CASES = {  # section -> contenders; each contender is one worker process per thr
     "radius": ["faiss", "jhash"],
     "compile": ["cold", "warm"],
     "profile": ["jhash"],
+    **train_step.SECTIONS,  # train, train_flags, train_profile: experiments/bench/train_step.py
 }
-THREADS = {"compile": (2,), "profile": (1,)}  # default (1, 2)
-FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm"}
+THREADS = {"compile": (2,), "profile": (1,), **train_step.THREADS}  # default (1, 2)
+FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm", *(w for s in train_step.SECTIONS.values() for w in s)}
+OPT_IN = ("profile", "train_profile")  # not in the default run
 
 
 def sizes(quick):
@@ -311,6 +318,8 @@ def worker(args):
 
 # ------------------------------------------------------------------ driver
 def spawn(section, who, threads, quick):
+    if section in train_step.SECTIONS:  # its own worker script: torch's runs in torch's interpreter
+        return train_step.spawn(section, who, threads, quick)
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                OMP_WAIT_POLICY="PASSIVE")
     cmd = [sys.executable, __file__, "--worker", who, "--section", section, "--threads", str(threads)]
@@ -416,15 +425,18 @@ def report(best, sections, has_faiss, quick):
         for case, (_, t) in get("profile", "jhash", 1).items():
             bits, step = case.split("/", 1)
             print(f"| {bits} | {step} | {t:.4f} | {1e9 * t / n_pairs:.2f} |")
+    train_step.report(best, sections, quick)
     if not has_faiss:
         print("\nfaiss is not installed (pip install faiss-cpu): the faiss columns and sections are skipped")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sections", default=",".join(c for c in CASES if c != "profile"),
+    ap.add_argument("--sections", default=",".join(c for c in CASES if c not in OPT_IN),
                     help="comma-separated: " + ",".join(CASES))
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--torch-python", help="the interpreter of the torch contender (default: this one if it "
+                    "imports torch, else /work/venvs/torch/bin/python)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--section", help=argparse.SUPPRESS)
@@ -432,6 +444,8 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.torch_python:
+        os.environ["JHASH_TORCH_PYTHON"] = train_step.TORCH_PYTHON = args.torch_python
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(CASES)
     if unknown:
