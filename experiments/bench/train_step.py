@@ -62,6 +62,7 @@ PROFILED = ["default", "flax nn.max_pool (before: XLA's select-and-scatter gradi
 SECTIONS = {"train": CONTENDERS, "train_flags": [f"variant:{v}" for v in VARIANTS],
             "train_profile": ["parts_jax", "parts_torch"] + [f"profile:{v}" for v in PROFILED]}
 THREADS = {"train_flags": (1,), "train_profile": (1,)}
+FAILED = {}  # train_flags variant -> the last line its worker printed when it failed
 TORCH_PYTHON = os.environ.get("JHASH_TORCH_PYTHON", "")  # set by speed_floor.py's --torch-python
 
 
@@ -510,6 +511,9 @@ def spawn(section, who, threads, quick):
     cmd = ["taskset", "-c", cpus, python, __file__, "--worker", who, "--threads", str(threads)]
     out = subprocess.run(cmd + (["--quick"] if quick else []), env=env, capture_output=True, text=True)
     lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if (out.returncode or not lines) and who.startswith("variant:"):  # e.g. a flag this jaxlib refuses
+        FAILED[who[8:]] = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return {}
     if out.returncode or not lines:
         raise RuntimeError(f"worker {section}/{who}/{threads} failed:\n{out.stderr[-3000:]}")
     return json.loads(lines[-1][7:])
@@ -586,6 +590,8 @@ def report(best, sections, quick):
             r = get("train_flags", f"variant:{name}", 1).get("cnn-b64")
             if r:
                 print(f"| {name} | {1e3 * r[0]:.1f} | {1e3 * r[1]:.1f} | {r[0] / base[0]:.2f}x | {r[3]:.6f} |")
+            elif name in FAILED:
+                print(f"| {name} | failed: {FAILED[name]} | | | |")
         print(f"\nno implicit host<->device transfer in a step (jax.transfer_guard('disallow')): "
               f"{transfers_per_step('cnn-b64')}")
 
