@@ -37,7 +37,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 VENV_TORCH = pathlib.Path("/work/venvs/torch/bin/python")
-SHAPES = {  # case -> (config argument of method:dpsh, batch size, steps timed in --quick)
+SHAPES = {  # case -> (config argument of method:dpsh, batch size)
     "cnn-b64": ("dataset=mnist", 64),
     "cnn-b128": ("dataset=mnist", 128),
     "mlp-b64": ("dataset=digits", 64),
@@ -55,7 +55,7 @@ VARIANTS = {  # train_flags: name -> (extra XLA flags, jhash-side change)
     "xla_cpu_use_onednn": ("--xla_cpu_use_onednn=true", None),
     "xla_cpu_use_xnnpack": ("--xla_cpu_use_xnnpack=true", None),
     "xla_cpu_use_thunk_runtime=false": ("--xla_cpu_use_thunk_runtime=false", None),
-    "xla_cpu_enable_fast_math (changes bits)": ("--xla_cpu_enable_fast_math=true", None),
+    "xla_cpu_enable_fast_math (may change bits)": ("--xla_cpu_enable_fast_math=true", None),
 }
 PROFILED = ["default", "flax nn.max_pool (before: XLA's select-and-scatter gradient)",
             "flat (deterministic_reductions=false)"]  # train_profile: the steps traced op by op
@@ -120,6 +120,20 @@ def jhash_setup(case, change=None, batch_size=None):
     return step_fn, state, host, on_device, config, mesh
 
 
+def time_steps(one_step):
+    """(seconds of each of ``STEPS`` calls after ``WARMUP`` calls, seconds of the first call)."""
+    times = []
+    t0 = time.perf_counter()
+    for i in range(WARMUP + STEPS):
+        if i == 1:
+            first = time.perf_counter() - t0
+        t = time.perf_counter()
+        one_step()
+        if i >= WARMUP:
+            times.append(time.perf_counter() - t)
+    return times, first
+
+
 def run_jhash(case, change=None):
     import jax
     import numpy as np
@@ -128,17 +142,15 @@ def run_jhash(case, change=None):
 
     step_fn, state, host, batch, config, mesh = jhash_setup(case, change)
     sharding = data_sharded(mesh)
-    times = []
-    t0 = time.perf_counter()
-    for i in range(WARMUP + STEPS):
-        if i == 1:
-            first = time.perf_counter() - t0
-        t = time.perf_counter()
+    last = {"state": state}
+
+    def one_step():
         b = jax.device_put(host, sharding) if change == "host_batch" else batch
-        state, metrics = step_fn(state, b)
-        jax.block_until_ready(metrics["loss"])
-        if i >= WARMUP:
-            times.append(time.perf_counter() - t)
+        last["state"], last["metrics"] = step_fn(last["state"], b)
+        jax.block_until_ready(last["metrics"]["loss"])
+
+    times, first = time_steps(one_step)
+    metrics = last["metrics"]
     return times, first, float(np.asarray(metrics["loss"]))
 
 
@@ -289,15 +301,13 @@ def run_torch(case, ghost):
     y, it = torch.from_numpy(labels[idx]).long(), torch.from_numpy(idx).long()
     net = torch_net(case, 8 if ghost else 1).train()
     step = torch_step_fn(net, n_train, labels)
-    times = []
-    t0 = time.perf_counter()
-    for i in range(WARMUP + STEPS):
-        if i == 1:
-            first = time.perf_counter() - t0
-        t = time.perf_counter()
-        loss, _ = step(xt, y, it)
-        if i >= WARMUP:
-            times.append(time.perf_counter() - t)
+    last = {}
+
+    def one_step():
+        last["loss"] = step(xt, y, it)[0]
+
+    times, first = time_steps(one_step)
+    loss = last["loss"]
     return times, first, float(loss)
 
 
