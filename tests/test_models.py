@@ -110,3 +110,46 @@ def test_extract_features_is_the_layer_before_the_hash_head():
     d = params["dense0"]
     want = np.maximum(x @ np.asarray(d["kernel"]) + np.asarray(d["bias"]), 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8, 5), (2, 7, 9, 3)])
+def test_cnn_max_pool_matches_flax_bit_for_bit(shape):
+    """The CNN's 2x2 max-pool (written out for speed) gives nn.max_pool's values and gradient exactly,
+    with ties (ReLU zeros, equal maxima: the first in row-major order takes the gradient) and odd sizes."""
+    import flax.linen as nn
+
+    from jhash.models.nets import max_pool_2x2
+
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.integers(-2, 3, shape), 0).astype(np.float32)
+    x[0, 0, 0, 0] = x[0, 1, 1, 0] = 5.0  # a tie at the window's maximum, first and last position
+    g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3])).astype(np.float32)
+    y_ref, pull_ref = jax.vjp(lambda a: nn.max_pool(a, (2, 2), strides=(2, 2)), jnp.asarray(x))
+    y, pull = jax.vjp(max_pool_2x2, jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref))
+    d_ref, d = np.asarray(pull_ref(jnp.asarray(g))[0]), np.asarray(pull(jnp.asarray(g))[0])
+    np.testing.assert_array_equal(d.view(np.int32), d_ref.view(np.int32))
+    assert d[0, 0, 0, 0] == g[0, 0, 0, 0] and d[0, 1, 1, 0] == 0.0
+
+
+def test_cnn_gradient_with_its_max_pool_is_flax_max_pool_s_bit_for_bit(monkeypatch):
+    """In the jitted gradient of the whole CNN (batch norm and ReLU before each pooling, which XLA fuses)
+    the written-out pooling gives the same parameter gradients as nn.max_pool, bit for bit."""
+    import flax.linen as nn
+
+    from jhash.models import nets
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((16, 28, 28, 1), np.float32))
+    r = jnp.asarray(rng.standard_normal((16, 32), np.float32))
+
+    def grads():
+        model = get_model("cnn", bits=32, channels=(8, 16), dense=32)
+        params, state = init_model(model, jax.random.PRNGKey(0), x[:1])
+        loss = lambda p: jnp.sum(apply_model(model, p, state, x, train=True)[0] * r)  # noqa: E731
+        return [np.asarray(g) for g in jax.tree.leaves(jax.jit(jax.grad(loss))(params))]
+
+    ours = grads()
+    monkeypatch.setattr(nets, "max_pool_2x2", lambda h: nn.max_pool(h, (2, 2), strides=(2, 2)))
+    for a, b in zip(ours, grads(), strict=True):
+        np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))

@@ -44,8 +44,11 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
   code (shallow_fit.py's docstring says which repositories); otherwise the Octave column
   says why. ``--shallow-methods`` picks the methods (``--quick``: ITQ only).
 
-faiss is optional: without it the faiss columns say so. The training-step-vs-torch rows of
-issue 18 are not in this bench yet.
+* ``train``, ``train_flags``, ``train_profile`` (the last not in the default run): jhash's CPU
+  training step (DPSH, the small CNN and the MLP) against the same function in PyTorch, what
+  each XLA flag or step option gives, and where the time goes: experiments/bench/train_step.py.
+
+faiss is optional: without it the faiss columns say so; torch too (``--torch-python PATH``).
 """
 import argparse
 import json
@@ -62,6 +65,7 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import train_step  # noqa: E402
 from jhash._ranking import _ctpop as ctpop, _popcount as popcount  # noqa: E402
 
 CASES = {  # section -> contenders; each contender is one worker process per thread count
@@ -72,10 +76,11 @@ CASES = {  # section -> contenders; each contender is one worker process per thr
     "compile": ["cold", "warm"],
     "profile": ["jhash"],
     "shallow": ["cold", "warm", "octave"],
+    **train_step.SECTIONS,  # train, train_flags, train_profile: experiments/bench/train_step.py
 }
-THREADS = {"compile": (2,), "profile": (1,), "shallow": (2,)}  # default (1, 2)
-FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm", "octave"}
-NOT_DEFAULT = ("profile", "shallow")  # sections run only when named in --sections
+THREADS = {"compile": (2,), "profile": (1,), "shallow": (2,), **train_step.THREADS}  # default (1, 2)
+FAISS_FREE = {"floor", "numba", "jhash", "cold", "warm", "octave", *(w for s in train_step.SECTIONS.values() for w in s)}
+NOT_DEFAULT = ("profile", "shallow", "train_profile")  # sections run only when named in --sections
 
 
 def sizes(quick):
@@ -378,6 +383,8 @@ def worker(args):
 
 # ------------------------------------------------------------------ driver
 def spawn(section, who, threads, quick):
+    if section in train_step.SECTIONS:  # its own worker script: torch's runs in torch's interpreter
+        return train_step.spawn(section, who, threads, quick)
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                OMP_WAIT_POLICY="PASSIVE")
     cmd = [sys.executable, __file__, "--worker", who, "--section", section, "--threads", str(threads)]
@@ -500,6 +507,7 @@ def report(best, sections, has_faiss, quick):
         for case, (_, t) in get("profile", "jhash", 1).items():
             bits, step = case.split("/", 1)
             print(f"| {bits} | {step} | {t:.4f} | {1e9 * t / n_pairs:.2f} |")
+    train_step.report(best, sections, quick)
     if not has_faiss:
         print("\nfaiss is not installed (pip install faiss-cpu): the faiss columns and sections are skipped")
 
@@ -512,6 +520,8 @@ def main():
                     "(experiments/bench/shallow_fit.py's docstring)")
     ap.add_argument("--shallow-methods", default=None, help=f"shallow: comma-separated (default {SHALLOW_METHODS})")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--torch-python", help="the interpreter of the torch contender (default: this one if it "
+                    "imports torch, else /work/venvs/torch/bin/python)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--section", help=argparse.SUPPRESS)
@@ -523,6 +533,8 @@ def main():
         os.environ["JHASH_BENCH_OCTAVE_CODE"] = args.octave_code
     if args.shallow_methods:
         os.environ["JHASH_BENCH_SHALLOW"] = args.shallow_methods
+    if args.torch_python:
+        os.environ["JHASH_TORCH_PYTHON"] = train_step.TORCH_PYTHON = args.torch_python
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(CASES)
     if unknown:

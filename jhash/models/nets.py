@@ -28,6 +28,50 @@ class MLP(nn.Module):
         return h
 
 
+@jax.custom_vjp
+def max_pool_2x2(x):
+    """``nn.max_pool(x, (2, 2), strides=(2, 2))`` on NHWC (an odd last row or column dropped), with the same
+    values and gradient: each window's gradient goes to its first maximum in row-major order, as XLA's
+    select-and-scatter with ``>=`` picks it (tests/test_models.py checks both bit for bit, and a training
+    run's codes are byte-identical). Written out for speed: XLA's CPU lowering of ``nn.max_pool``'s
+    gradient (a reduce-window over four int32 index maps, then a scatter) took about a third of the small
+    CNN's training step (experiments/results/speed_floor.md, train_step); here the forward pass keeps
+    each window's argmax and the gradient is one elementwise select."""
+    return _pool_argmax(x)[0]
+
+
+def _pool_argmax(x):
+    """(maxima, position 0..3 of each window's first maximum) from one reduction, so both see the same values."""
+    n, h, w, c = x.shape
+    win = x[:, : h - h % 2, : w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
+    pos = jax.lax.broadcasted_iota(jnp.int32, win.shape, 2) * 2 + jax.lax.broadcasted_iota(jnp.int32, win.shape, 4)
+
+    def first_max(a, b):
+        take_a = (a[0] > b[0]) | ((a[0] == b[0]) & (a[1] < b[1])) | jnp.isnan(a[0])
+        return jnp.where(take_a, a[0], b[0]), jnp.where(take_a, a[1], b[1])
+
+    init = (jnp.array(-jnp.inf, x.dtype), jnp.array(4, jnp.int32))
+    return jax.lax.reduce((win, pos), init, first_max, (2, 4))
+
+
+def _max_pool_fwd(x):
+    y, arg = _pool_argmax(x)
+    return y, (arg, x.shape)
+
+
+def _max_pool_bwd(res, g):
+    arg, shape = res
+    n, h2, w2, c = g.shape
+    pos = jax.lax.broadcasted_iota(jnp.int32, (n, h2, 2, w2, 2, c), 2) * 2 + \
+        jax.lax.broadcasted_iota(jnp.int32, (n, h2, 2, w2, 2, c), 4)
+    dx = jnp.where(pos == arg[:, :, None, :, None, :], g[:, :, None, :, None, :], jnp.zeros((), g.dtype))
+    dx = dx.reshape(n, 2 * h2, 2 * w2, c)
+    return (jnp.pad(dx, ((0, 0), (0, shape[1] - 2 * h2), (0, shape[2] - 2 * w2), (0, 0))),)
+
+
+max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 class CNN(nn.Module):
     """A small VGG-style CNN for 28x28 / 32x32 images, trained from scratch: the features ``(batch, dense)``.
 
@@ -60,7 +104,7 @@ class CNN(nn.Module):
             for j in range(self.convs_per_block):
                 h = nn.Conv(c, (3, 3), use_bias=not self.batch_norm, name=f"conv{i}_{j}")(h)
                 h = nn.relu(self._norm(h, train, f"bn{i}_{j}"))
-            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            h = max_pool_2x2(h)
         h = h.reshape((h.shape[0], -1))
         h = nn.Dense(self.dense, use_bias=not self.batch_norm, name="dense")(h)
         return nn.relu(self._norm(h, train, "bn_dense"))
