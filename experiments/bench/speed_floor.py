@@ -520,8 +520,8 @@ def main():
                     "(experiments/bench/shallow_fit.py's docstring)")
     ap.add_argument("--shallow-methods", default=None, help=f"shallow: comma-separated (default {SHALLOW_METHODS})")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--torch-python", help="the interpreter of the torch contender (default: this one if it "
-                    "imports torch, else /work/venvs/torch/bin/python)")
+    ap.add_argument("--torch-python", help="the interpreter of the torch contender (default: $JHASH_TORCH_PYTHON, "
+                    "else this one if it imports torch)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--section", help=argparse.SUPPRESS)

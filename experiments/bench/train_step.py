@@ -24,8 +24,10 @@ on the result) after ``WARMUP`` steps and reports the minimum and the median.
 (:data:`VARIANTS`): XLA CPU flags, ``deterministic_reductions=false``, no donation of the state,
 the batch copied from the host every step, float32 matmul precision ``highest``.
 
-The torch interpreter: ``--torch-python PATH``, else this interpreter when it imports torch,
-else /work/venvs/torch/bin/python when present; without one the torch columns say so.
+The torch interpreter: ``--torch-python PATH`` (or the environment variable ``JHASH_TORCH_PYTHON``),
+else this interpreter when it imports torch; without one the torch columns say so. PyPI's
+``torch`` wheel for Linux is the CUDA build (it does not import without the CUDA libraries): use a
+``+cpu`` wheel in a venv of its own, installed with ``--no-deps`` plus its pure-Python dependencies.
 """
 import json
 import os
@@ -36,7 +38,6 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-VENV_TORCH = pathlib.Path("/work/venvs/torch/bin/python")
 SHAPES = {  # case -> (config argument of method:dpsh, batch size)
     "cnn-b64": ("dataset=mnist", 64),
     "cnn-b128": ("dataset=mnist", 128),
@@ -75,7 +76,7 @@ def torch_python():
 
         return sys.executable
     except ImportError:
-        return str(VENV_TORCH) if VENV_TORCH.exists() else None
+        return None
 
 
 # ------------------------------------------------------------------ jhash side
@@ -567,7 +568,7 @@ def report(best, sections, quick):
                 print(f"| {case} | {th} | {ms(jg)} | {ms(tg)} | {ratio(tg, jg)} | {ms(jf)} | {ms(tf)} | "
                       f"{ratio(tf, jf)} |")
         if not has_torch:
-            print("\ntorch not found (--torch-python PATH, or a venv at /work/venvs/torch): torch columns skipped")
+            print("\ntorch not found (--torch-python PATH or JHASH_TORCH_PYTHON): torch columns skipped")
         c = check()
         if "torch" in c:
             j, t = c["jhash"], c["torch"]
