@@ -33,8 +33,8 @@ _HI = jax.lax.Precision.HIGHEST
 # XLA:CPU options for the compiled programs of the shallow fits and of ``Hasher.encode`` (issue 18: in a
 # fresh process the JIT compile is most of an SDH or ITQ fit). With XLA's older LLVM fusion emitters
 # and one codegen module (instead of the MLIR emitters and a split into modules compiled in
-# parallel) the large solver programs compile in 2-4x less time on 2 cores (SDH's solver
-# 1.9-2.4 s -> 0.5-0.6 s at low load; experiments/results/speed_floor.md). The fits' codes stay
+# parallel) SDH's solver compiles in 0.5-0.6 s instead of 1.9-2.4 s and a whole SDH fit's programs in
+# 2.2-2.6 s instead of 4.0-5.2 s (2 cores, low load; ITQ and AGH gain less: experiments/results/speed_floor.md). The fits' codes stay
 # byte-identical (tests/test_shallow_compile.py); SDH's objective history, a diagnostic sum, may
 # differ in its last bit. The options are given only when JAX's default backend is the CPU (GPU and
 # TPU compiles are left as they were; they were not measured).
