@@ -76,6 +76,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("jhash: interrupted; a training run resumes from its last checkpoint when the command is run again",
               file=sys.stderr)
+        # Under `python -m`, CPython marks a KeyboardInterrupt raised inside exec() of a string (dataclasses does
+        # that while a module is imported) as never caught even when it was, and at exit ends the process by SIGINT
+        # instead of this exit code; running any string clears that mark.
+        exec("None")
         return _leave(130)
     except Exception as e:
         if not _multi_process() or type(e).__name__ != "JaxRuntimeError":
