@@ -13,21 +13,26 @@ The ranking needs no sort: the rank of item j at distance h is ``N_h + s_j`` wit
 number of items at distances < h and ``s_j = #{i < j: d_i = h}`` its position within its
 distance bucket; AP needs ranks of the *relevant* items only. So the pass is:
 
-1. a chunk of the database at a time, a vectorised loop writes each item's key
-   ``2 * distance + relevant`` to a small buffer (uint8 for codes of < 128 bits);
-2. per block of 64 keys: a vector compare gives the block's relevance bits; for each set bit
-   (a relevant item at block offset t), ``s_j`` is the counters' value at its distance at the
-   block start plus the number of earlier keys of the block at that distance (a second
-   64-key vector compare, masked to offsets < t, and a popcount); the item's ``(h, s_j)`` is
-   recorded. Then every key of the block bumps the counter of its key (4 interleaved copies:
-   items j, j+1, j+2, j+3 go to different copies, so consecutive items with the same key do
-   not wait on each other's store). The only unpredictable branch is the end of the loop
-   over a block's relevance bits (one per 64 items, not one per relevant item; a second loop
-   over the same bits copies multi-hot gains);
+1. a chunk of the database at a time, a vectorised loop writes each item's distance to a small
+   buffer (uint8 for codes of < 256 bits), and one vector compare per 64 items gives their
+   relevance bits (class ids compared as uint8 / uint16 offsets, :func:`class_ids`; for
+   multi-hot labels, shared-label counts > 0);
+2. per block of 64 items: for each relevance bit (a relevant item at block offset t), ``s_j``
+   is the counters' value at its distance at the block start plus the number of earlier items
+   of the block at that distance (a 64-item vector compare, masked to offsets < t, and a
+   popcount), and ``t_j``, the relevant items before it at its distance, is read and bumped
+   from a counter of relevant items; the item's ``(h, s_j, t_j)`` is recorded. Then every item
+   of the block bumps the counter of its distance (4 interleaved copies: items j, j+1, j+2,
+   j+3 go to different copies, so consecutive items at the same distance do not wait on each
+   other's store; 8 distances per 64-bit load). The only unpredictable branch is the end of
+   the loop over a block's relevance bits (one per 64 items, not one per relevant item; a
+   second loop over the same bits copies multi-hot gains);
 3. a pass over the recorded relevant items (about n_db / classes of them), in index order:
-   rank ``p = N_h + s_j``, relevant items up to it ``R_h + t`` (t-th relevant one of its
-   bucket), AP term ``(R_h + t) / (p + 1)``, added in index order (the same sum, term by
-   term, as a visit of every item in index order).
+   rank ``p = N_h + s_j``, relevant items up to it ``R_h + t_j + 1``, AP term
+   ``(R_h + t_j + 1) / (p + 1)``, added in index order (the same sum, term by term, as a visit
+   of every item in index order). It reads the records and per-distance offsets only: no
+   counter is updated there, so no store-to-load chain through a counter when consecutive
+   relevant items share a distance.
 
 Queries run in parallel threads (numba's prange). Hot loops index row views from 0 (numba
 wraps negative indices, so ``a[s + j]`` with a signed ``s + j`` costs a compare per load and
@@ -128,8 +133,8 @@ _SHIFT = 40    # record = distance << 40 | position within the distance bucket
 def class_ids(q_ids, db_ids):
     """Class ids as the pass compares them: ``(query ids, database ids padded by 64)``, as uint8
     or uint16 offsets from the smallest database id when the database's ids span fewer than 255
-    or 65,535 values (the widest type otherwise), a query class absent from the database mapped
-    to a value no database item has."""
+    or 65,535 values (int64 otherwise), a query class absent from the database mapped to a
+    value no database item has."""
     q_ids, db_ids = np.asarray(q_ids, np.int64), np.asarray(db_ids, np.int64)
     lo, hi = (int(db_ids.min()), int(db_ids.max())) if db_ids.size else (0, 0)
     dt = np.uint8 if hi - lo < 255 else np.uint16 if hi - lo < 65535 else None
@@ -142,22 +147,24 @@ def class_ids(q_ids, db_ids):
     return np.where(inside, q_ids - lo, np.iinfo(dt).max).astype(dt), db_c
 
 
-def ranking_pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_all, n_rel, gain, ranked):
+def ranking_pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_all, n_rel, gain, ranked,
+                 *, prepared=False):
     """Fills ``ap`` (n_q,), ``n_all``/``n_rel``/``gain`` (n_q, n_bits + 1) and ``ranked`` (n_q, fill).
 
     qw (n_q, W), dw_t (W, n_db): packed codes (database transposed). Labels: class ids
-    ``q_ids`` (n_q,), ``db_ids`` (n_db,) when ``q_lw`` has no columns; otherwise packed
+    ``q_ids`` (n_q,), ``db_ids`` (n_db,) when ``q_lw`` has no columns (``prepared``: already
+    :func:`class_ids`' output, to convert them once for several calls); otherwise packed
     multi-hot words ``q_lw`` (n_q, L) and ``db_lw_t`` (L, n_db). Codes of up to 65,535 bits.
     """
     n_db = dw_t.shape[1]
-    if q_lw.shape[1] == 0:
-        q_ids, db_ids = class_ids(q_ids, db_ids)
-    else:
+    if q_lw.shape[1]:
         q_ids, db_ids = np.zeros(len(qw), np.uint8), np.zeros(n_db + 64, np.uint8)
+    elif not prepared:
+        q_ids, db_ids = class_ids(q_ids, db_ids)
     dist = np.uint8 if n_bits < 2**8 else np.uint16
-    tr = np.int32 if n_db < 2**31 else np.int64   # relevant items before, per bucket
+    rank = np.int32 if n_db < 2**31 else np.int64   # relevant items before an item in its bucket
     _pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n_all, n_rel, gain, ranked,
-          np.zeros(0, dist), np.zeros(0, tr))
+          np.zeros(0, dist), np.zeros(0, rank))
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
