@@ -213,3 +213,17 @@ def test_ranking_pass_class_id_ranges(lo, span):
                 np.testing.assert_array_equal(got[name], want[name], err_msg=name)
         np.testing.assert_allclose(got["ap"], want["ap"], rtol=1e-12, atol=1e-15)
         assert got["ap"][:2].tolist() == [0.0, 0.0] and got["n_rel"][:3].sum() == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("m", [0, 1, 32, 63, 64, 65, 130])
+def test_pack_words(n, m):
+    """Bit j of word w is column 64 w + j, zero-padded (the vector path, which reads into the
+    next row and masks it off, and the last row's scalar tail), (n, 0) -> one zero word."""
+    bits = np.random.default_rng(n * 1000 + m).random((n, m)) < 0.5
+    want = np.zeros((n, max(1, -(-m // 64))), np.uint64)
+    for i, j in zip(*np.nonzero(bits)):
+        want[i, j // 64] |= np.uint64(1) << np.uint64(j % 64)
+    got = _ranking.pack_words(bits)
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, want)
