@@ -24,9 +24,9 @@ distance bucket; AP needs ranks of the *relevant* items only. So the pass is:
    from a counter of relevant items; the item's ``(h, s_j, t_j)`` is recorded. Then every item
    of the block bumps the counter of its distance (2 interleaved copies: items j and j+1 go to
    different copies, so consecutive items at the same distance do not wait on each other's
-   store; 8 distances per 64-bit load; 4 copies and 1 copy both measured 1-4% slower). The only unpredictable branch is the end of
-   the loop over a block's relevance bits (one per 64 items, not one per relevant item; a
-   second loop over the same bits copies multi-hot gains);
+   store; 8 distances per 64-bit load). The only unpredictable branch is the end of the loop
+   over a block's relevance bits (one per 64 items, not one per relevant item; a second loop
+   over the same bits copies multi-hot gains);
 3. a pass over the recorded relevant items (about n_db / classes of them), in index order:
    rank ``p = N_h + s_j``, relevant items up to it ``R_h + t_j + 1``, AP term
    ``(R_h + t_j + 1) / (p + 1)``, added in index order (the same sum, term by term, as a visit
@@ -36,7 +36,8 @@ distance bucket; AP needs ranks of the *relevant* items only. So the pass is:
 
 Queries run in parallel threads (numba's prange). Hot loops index row views from 0 (numba
 wraps negative indices, so ``a[s + j]`` with a signed ``s + j`` costs a compare per load and
-blocks vectorisation). See experiments/bench/speed_floor.py for the distance to the floor.
+blocks vectorisation). See experiments/bench/speed_floor.py for the distance to the floor
+and experiments/results/speed_floor.md for what each choice gave.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from numba.extending import intrinsic
 def pack_words(bits: np.ndarray) -> np.ndarray:
     """Boolean (n, m) -> uint64 (n, ceil(m / 64)) words, bit j of word w = column 64 w + j
     (zero-padded; any fixed bit order would do: only popcounts of XOR / AND of words packed
-    alike are used). One vector compare per 64 columns: 10-20x faster than np.packbits here."""
+    alike are used), one vector compare per 64 columns."""
     bits = np.ascontiguousarray(bits, np.bool_)
     out = np.zeros((bits.shape[0], max(1, -(-bits.shape[1] // 64))), np.uint64)
     _pack(bits.view(np.uint8), out)
