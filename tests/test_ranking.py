@@ -172,7 +172,8 @@ def test_ranking_pass_bit_for_bit_equals_previous_pass():
     k and fill: every output identical."""
     rng = np.random.default_rng(18)
     cases = [(int(rng.choice([1, 2, 3, 4, 6, 8, 16, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 200])),
-              int(rng.integers(1, 2600)), bool(rng.random() < 0.5)) for _ in range(120)] + [(32770, 70, False), (255, 700, True), (256, 700, False)]
+              int(rng.integers(1, 2600)), bool(rng.random() < 0.5)) for _ in range(120)]
+    cases += [(32770, 70, False), (255, 700, True), (256, 700, False)]
     for q, n_db, multi in cases:
         n_q = int(rng.integers(1, 5))
         qb, db = rng.random((n_q, q)) < 0.5, rng.random((n_db, q)) < 0.5
@@ -201,7 +202,7 @@ def test_ranking_pass_class_id_ranges(lo, span):
     ql = np.array([lo - 1, lo + span + 1, lo + 1, lo, lo + span, lo + span // 2])
     qb, db = rng.random((len(ql), q)) < 0.5, rng.random((n_db, q)) < 0.5
     q_c, db_c = _ranking.class_ids(ql, dl)
-    assert db_c.dtype == (np.uint8 if span < 255 else np.uint16 if span < 65535 else np.int64)
+    assert q_c.dtype == db_c.dtype == (np.uint8 if span < 255 else np.uint16 if span < 65535 else np.int64)
     gains = (ql[:, None] == dl[None]).astype(np.int64)
     for k, fill in [(n_db, 0), (300, 50)]:
         got = run(qb, db, ql, dl, False, k, fill)
