@@ -220,8 +220,7 @@ def _passes(query_codes, db_codes, query_labels, db_labels, *, k, fill=0, backen
     qw = _ranking.pack_words(np.asarray(query_codes) > 0)
     dw_t = np.ascontiguousarray(_ranking.pack_words(np.asarray(db_codes) > 0).T)
     if np.ndim(query_labels) == 1:
-        q_ids = np.asarray(query_labels, np.int64)
-        db_ids = np.asarray(db_labels, np.int64)
+        q_ids, db_ids = _ranking.class_ids(query_labels, db_labels)
         q_lw = np.zeros((n_q, 0), np.uint64)
         db_lw_t = np.zeros((0, n_db), np.uint64)
     else:
@@ -235,7 +234,7 @@ def _passes(query_codes, db_codes, query_labels, db_labels, *, k, fill=0, backen
                **{name: np.zeros((e - s, q + 1), np.int64) for name in ("n_all", "n_rel", "gain")}}
         _ranking.ranking_pass(qw[s:e], dw_t, q_ids[s:e] if q_ids.size else q_ids, db_ids, q_lw[s:e],
                               db_lw_t, q, k, fill, out["ap"], out["n_all"], out["n_rel"], out["gain"],
-                              out["ranked"])
+                              out["ranked"], prepared=True)
         yield s, e, out
 
 

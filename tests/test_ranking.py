@@ -167,11 +167,13 @@ def previous_pass(qw, dw_t, q_ids, db_ids, q_lw, db_lw_t, n_bits, k, fill, ap, n
 
 
 def test_ranking_pass_bit_for_bit_equals_previous_pass():
-    """Random cases: 1-200 bits (mostly few: heavy ties; >= 128 bits: 16-bit keys), one of 32,770
-    bits (32-bit keys), class ids and multi-hot labels, any k and fill: every output identical."""
+    """Random cases: 1-200 bits (mostly few: heavy ties), one of 32,770 bits, 255 bits (the
+    most with uint8 distances) and 256 (the fewest with uint16 ones), class ids and multi-hot labels, any
+    k and fill: every output identical."""
     rng = np.random.default_rng(18)
     cases = [(int(rng.choice([1, 2, 3, 4, 6, 8, 16, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 200])),
-              int(rng.integers(1, 2600)), bool(rng.random() < 0.5)) for _ in range(120)] + [(32770, 70, False)]
+              int(rng.integers(1, 2600)), bool(rng.random() < 0.5)) for _ in range(120)]
+    cases += [(32770, 70, False), (255, 700, True), (256, 700, False)]
     for q, n_db, multi in cases:
         n_q = int(rng.integers(1, 5))
         qb, db = rng.random((n_q, q)) < 0.5, rng.random((n_db, q)) < 0.5
@@ -186,3 +188,43 @@ def test_ranking_pass_bit_for_bit_equals_previous_pass():
         want = run(qb, db, ql, dl, multi, k, fill, kernel=previous_pass)
         for name in got:
             np.testing.assert_array_equal(got[name], want[name], err_msg=f"{name}, {q} bits, {n_db} items, multi={multi}")
+
+
+@pytest.mark.parametrize("lo,span", [(-3, 2), (0, 254), (-1000, 255), (7, 65534), (0, 65535), (-2**40, 2**41)])
+def test_ranking_pass_class_id_ranges(lo, span):
+    """Class ids spanning the compact uint8 / uint16 compare types and beyond (int64), negative
+    ids, and query classes just outside the database's range or between its ids (no relevant
+    item): brute force and the previous pass agree with the pass bit for bit."""
+    rng = np.random.default_rng(span % 1000)
+    n_db, q = 1100, 9
+    classes = np.array([lo, lo + span] + ([lo + span // 2] if span >= 4 else []))
+    dl = rng.choice(classes, n_db)
+    ql = np.array([lo - 1, lo + span + 1, lo + 1, lo, lo + span, lo + span // 2])
+    qb, db = rng.random((len(ql), q)) < 0.5, rng.random((n_db, q)) < 0.5
+    q_c, db_c = _ranking.class_ids(ql, dl)
+    assert q_c.dtype == db_c.dtype == (np.uint8 if span < 255 else np.uint16 if span < 65535 else np.int64)
+    gains = (ql[:, None] == dl[None]).astype(np.int64)
+    for k, fill in [(n_db, 0), (300, 50)]:
+        got = run(qb, db, ql, dl, False, k, fill)
+        want = brute(qb, db, gains, k, fill)
+        prev = run(qb, db, ql, dl, False, k, fill, kernel=previous_pass)
+        for name in got:
+            np.testing.assert_array_equal(got[name], prev[name], err_msg=name)
+            if name != "ap":
+                np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        np.testing.assert_allclose(got["ap"], want["ap"], rtol=1e-12, atol=1e-15)
+        assert got["ap"][:2].tolist() == [0.0, 0.0] and got["n_rel"][:3].sum() == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("m", [0, 1, 32, 63, 64, 65, 130])
+def test_pack_words(n, m):
+    """Bit j of word w is column 64 w + j, zero-padded (the vector path, which reads into the
+    next row and masks it off, and the last row's scalar tail), (n, 0) -> one zero word."""
+    bits = np.random.default_rng(n * 1000 + m).random((n, m)) < 0.5
+    want = np.zeros((n, max(1, -(-m // 64))), np.uint64)
+    for i, j in zip(*np.nonzero(bits)):
+        want[i, j // 64] |= np.uint64(1) << np.uint64(j % 64)
+    got = _ranking.pack_words(bits)
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, want)

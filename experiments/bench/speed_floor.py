@@ -26,8 +26,8 @@ Sections (add one by writing a ``CASES`` entry and a ``run_<section>`` worker fu
   inputs, with an empty numba cache (``cold``: compilation) and with the cache filled by an
   earlier process (``warm``: what a user waits for after the first run);
 * ``profile`` (not in the default run: ``--sections profile``): where the eval pass's time
-  goes at 1 thread: the floor, the pass's first loop alone (:func:`keys_only`: distances and
-  relevance into uint8 keys), the pass, the whole metric call; the first three also as the
+  goes at 1 thread: the floor, the pass's first loop alone (:func:`keys_only`: uint8 distances and
+  relevance bits per 64 items), the pass, the whole metric call; the first three also as the
   minimum over 60 alternated calls on 10-query slices (robust to a loaded machine);
 * ``radius``: ``HammingIndex.range_search`` (radius 2, method auto) against
   ``faiss.IndexBinaryHash`` (all bits hashed, nflip 2, so exact; faiss's radius is strict, so
@@ -67,7 +67,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import train_step  # noqa: E402
-from jhash._ranking import _ctpop as ctpop, _popcount as popcount  # noqa: E402
+from jhash._ranking import _ctpop as ctpop, _eq64 as eq64, _popcount as popcount  # noqa: E402
 
 CASES = {  # section -> contenders; each contender is one worker process per thread count
     "eval": ["floor", "jhash"],
@@ -286,7 +286,7 @@ def run_profile(who, quick):
         qw, bw = words64(np.packbits(Q > 0, axis=1)), words64(np.packbits(B > 0, axis=1))
         dw_t = np.ascontiguousarray(bw.T)
         out = np.empty((n_q, n_db), np.int32)
-        q_ids, db_ids = ql.astype(np.int64), dl.astype(np.int64)
+        q_ids, db_ids = _ranking.class_ids(ql, dl)  # what whole_ranking_metrics converts once
         hist = {name: np.zeros((n_q, bits + 1), np.int64) for name in ("n_all", "n_rel", "gain")}
         no_lw = np.zeros((n_q, 0), np.uint64), np.zeros((0, n_db), np.uint64)
         sliced = {  # queries lo:hi
@@ -295,7 +295,7 @@ def run_profile(who, quick):
                 qw[lo:hi], dw_t, q_ids[lo:hi], db_ids),
             "ranking pass (keys + counters + records + AP)": lambda lo, hi: _ranking.ranking_pass(
                 qw[lo:hi], dw_t, q_ids[lo:hi], db_ids, *(a[lo:hi] for a in no_lw[:1]), no_lw[1], bits, n_db, 0,
-                np.zeros(hi - lo), *(h[lo:hi] for h in hist.values()), np.zeros((hi - lo, 0), bool)),
+                np.zeros(hi - lo), *(h[lo:hi] for h in hist.values()), np.zeros((hi - lo, 0), bool), prepared=True),
         }
         steps = {name: (lambda fn=fn: fn(0, n_q)) for name, fn in sliced.items()}
         steps["whole_ranking_metrics (+ packing, labels, closed forms)"] = lambda: metrics.whole_ranking_metrics(
@@ -318,18 +318,22 @@ def run_profile(who, quick):
 
 @numba.njit(parallel=True, cache=True)
 def keys_only(qw, dw_t, q_ids, db_ids):
-    """The ranking pass's first loop alone (uint8 key 2 * distance + relevant into a 1,024-item
-    buffer, from row views), as in :func:`jhash._ranking._pass` for codes of <= 64 bits."""
-    acc = np.zeros(qw.shape[0], np.int64)
+    """The ranking pass's first loop alone (uint8 distances into a 1,024-item buffer, from row
+    views; relevance bits of each 64-item block from the compact class ids), as in
+    :func:`jhash._ranking._pass` for codes of <= 64 bits."""
+    acc = np.zeros(qw.shape[0], np.uint64)
     for i in numba.prange(qw.shape[0]):
-        key = np.empty(1024, np.uint8)
+        dist = np.zeros(1024 + 64, np.uint8)
+        relm = np.zeros(16, np.uint64)
         for s in range(0, dw_t.shape[1], 1024):
             m = min(1024, dw_t.shape[1] - s)
-            x, c = qw[i, 0], q_ids[i]
-            col, ids = dw_t[0, s:s + m], db_ids[s:s + m]
+            x = qw[i, 0]
+            col = dw_t[0, s:s + m]
             for j in range(m):
-                key[j] = np.uint8((ctpop(x ^ col[j]) << np.uint64(1)) | (ids[j] == c))
-            acc[i] += key[m - 1]
+                dist[j] = np.uint8(ctpop(x ^ col[j]))
+            for bi in range((m + 63) >> 6):
+                relm[bi] = eq64(db_ids, s + 64 * bi, q_ids[i])
+            acc[i] += dist[m - 1] + relm[0]
     return acc
 
 
