@@ -132,6 +132,33 @@ def test_cnn_max_pool_matches_flax_bit_for_bit(shape):
     assert d[0, 0, 0, 0] == g[0, 0, 0, 0] and d[0, 1, 1, 0] == 0.0
 
 
+def test_cnn_max_pool_signed_zeros_and_nan_follow_the_first_maximum():
+    """Equal maxima keep the first in row-major order, -0.0 and +0.0 included (its sign and its gradient),
+    and NaN propagates (the first NaN takes the gradient): checked against a loop over the windows,
+    jitted and not."""
+    from jhash.models.nets import max_pool_2x2
+
+    rng = np.random.default_rng(3)
+    pool = np.array([0.0, -0.0, 1.0, -np.inf, np.nan], np.float32)
+    x = rng.choice(pool, (4, 6, 6, 3)).astype(np.float32)
+    x[0, 0:2, 0:2, 0] = [[-0.0, 0.0], [0.0, -0.0]]
+    x[0, 0:2, 0:2, 1] = [[0.0, -0.0], [-0.0, -0.0]]
+    x[0, 0:2, 0:2, 2] = [[1.0, np.nan], [2.0, np.nan]]
+    g = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    want_y, want_d = np.zeros_like(g), np.zeros_like(x)
+    for n, i, j, c in np.ndindex(*g.shape):
+        window = x[n, 2 * i:2 * i + 2, 2 * j:2 * j + 2, c].ravel()
+        nan = np.flatnonzero(np.isnan(window))
+        first = nan[0] if nan.size else int(np.flatnonzero(window == window.max())[0])
+        want_y[n, i, j, c] = window[first]
+        want_d[n, 2 * i + first // 2, 2 * j + first % 2, c] = g[n, i, j, c]
+    assert np.signbit(want_y[0, 0, 0, 0]) and not np.signbit(want_y[0, 0, 0, 1])  # the cases are there
+    for fn in (max_pool_2x2, jax.jit(max_pool_2x2)):
+        y, pull = jax.vjp(fn, jnp.asarray(x))
+        np.testing.assert_array_equal(np.asarray(y).view(np.int32), want_y.view(np.int32))
+        np.testing.assert_array_equal(np.asarray(pull(jnp.asarray(g))[0]).view(np.int32), want_d.view(np.int32))
+
+
 def test_cnn_gradient_with_its_max_pool_is_flax_max_pool_s_bit_for_bit(monkeypatch):
     """In the jitted gradient of the whole CNN (batch norm and ReLU before each pooling, which XLA fuses)
     the written-out pooling gives the same parameter gradients as nn.max_pool, bit for bit."""

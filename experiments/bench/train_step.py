@@ -22,7 +22,9 @@ on the result) after ``WARMUP`` steps and reports the minimum and the median.
 
 ``train_flags`` (1 thread, jhash only): what each change gives, one process per variant
 (:data:`VARIANTS`): XLA CPU flags, ``deterministic_reductions=false``, no donation of the state,
-the batch copied from the host every step, float32 matmul precision ``highest``.
+the batch copied from the host every step, float32 matmul precision ``highest``, and the code before
+each change kept (flax's ``nn.max_pool``, the pooling's forward pass as one reduction, glibc's malloc
+defaults: ``JHASH_SYSTEM_MALLOC=1``, jhash/_malloc.py).
 
 The torch interpreter: ``--torch-python PATH`` (or the environment variable ``JHASH_TORCH_PYTHON``),
 else this interpreter when it imports torch; without one the torch columns say so. PyPI's
@@ -49,6 +51,8 @@ SINGLE = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 VARIANTS = {  # train_flags: name -> (extra XLA flags, jhash-side change)
     "default": ("", None),
     "flax nn.max_pool (before: XLA's select-and-scatter gradient)": ("", "flax_pool"),
+    "pooling forward as one reduction over a 6-d view (before)": ("", "reduce_pool"),
+    "glibc malloc defaults (JHASH_SYSTEM_MALLOC=1, before)": ("", "system_malloc"),
     "flat (deterministic_reductions=false)": ("", "flat"),
     "no donation": ("", "nodonate"),
     "batch from the host each step": ("", "host_batch"),
@@ -58,7 +62,7 @@ VARIANTS = {  # train_flags: name -> (extra XLA flags, jhash-side change)
     "xla_cpu_use_thunk_runtime=false": ("--xla_cpu_use_thunk_runtime=false", None),
     "xla_cpu_enable_fast_math (may change bits)": ("--xla_cpu_enable_fast_math=true", None),
 }
-PROFILED = ["default", "flax nn.max_pool (before: XLA's select-and-scatter gradient)",
+PROFILED = ["default", "glibc malloc defaults (JHASH_SYSTEM_MALLOC=1, before)",
             "flat (deterministic_reductions=false)"]  # train_profile: the steps traced op by op
 SECTIONS = {"train": CONTENDERS, "train_flags": [f"variant:{v}" for v in VARIANTS],
             "train_profile": ["parts_jax", "parts_torch"] + [f"profile:{v}" for v in PROFILED]}
@@ -102,6 +106,10 @@ def jhash_setup(case, change=None, batch_size=None):
         from jhash.models import nets
 
         nets.max_pool_2x2 = lambda h: nn.max_pool(h, (2, 2), strides=(2, 2))
+    if change == "reduce_pool":  # the pooling's forward pass as it was before the four strided slices
+        from jhash.models import nets
+
+        nets._pool_argmax = _pool_argmax_by_reduction
     if change == "highest":
         jax.config.update("jax_default_matmul_precision", "highest")
     n_train, shape = (5000, (28, 28, 1)) if "mnist" in arg else (500, (64,))
@@ -119,6 +127,22 @@ def jhash_setup(case, change=None, batch_size=None):
         step_fn = jax.jit(step_fn.__wrapped__)
     on_device = jax.device_put(host, data_sharded(mesh))
     return step_fn, state, host, on_device, config, mesh
+
+
+def _pool_argmax_by_reduction(x):
+    """jhash.models.nets._pool_argmax before the strided slices: one XLA reduction over the window axes."""
+    import jax
+    import jax.numpy as jnp
+
+    n, h, w, c = x.shape
+    win = x[:, : h - h % 2, : w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
+    pos = jax.lax.broadcasted_iota(jnp.int32, win.shape, 2) * 2 + jax.lax.broadcasted_iota(jnp.int32, win.shape, 4)
+
+    def first_max(a, b):
+        take_a = (a[0] > b[0]) | ((a[0] == b[0]) & (a[1] < b[1])) | jnp.isnan(a[0])
+        return jnp.where(take_a, a[0], b[0]), jnp.where(take_a, a[1], b[1])
+
+    return jax.lax.reduce((win, pos), (jnp.array(-jnp.inf, x.dtype), jnp.array(4, jnp.int32)), first_max, (2, 4))
 
 
 def time_steps(one_step):
@@ -436,9 +460,11 @@ def run_parts(who):
 def op_profile(case="cnn-b64", change=None, steps=10, top=12):
     """Where the jitted step's time goes (1 thread): XLA's thunks traced by jax.profiler
     (``--xla_cpu_enable_xprof_traceme=true``), ms per step by kind of op (the HLO names without their
-    numbers; ``ynn_fusion``: convolutions and matrix products run by XNNPACK's YNN), and the wall time."""
+    numbers; ``ynn_fusion``: convolutions and matrix products run by XNNPACK's YNN), the wall time and
+    the minor page faults per step (untraced steps: a fresh buffer's first touch, jhash/_malloc.py)."""
     import collections
     import glob
+    import resource
 
     import jax
     from jax.profiler import ProfileData
@@ -447,6 +473,11 @@ def op_profile(case="cnn-b64", change=None, steps=10, top=12):
     for _ in range(3):
         state, m = step_fn(state, batch)
         jax.block_until_ready(m["loss"])
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(steps):
+        state, m = step_fn(state, batch)
+        jax.block_until_ready(m["loss"])
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     with tempfile.TemporaryDirectory() as tmp:
         jax.profiler.start_trace(tmp)
         t0 = time.perf_counter()
@@ -467,7 +498,8 @@ def op_profile(case="cnn-b64", change=None, steps=10, top=12):
     kinds = collections.Counter()  # the op names without their numbers: ynn_fusion.3 -> ynn_fusion
     for name, ms in ops.items():
         kinds[name.rsplit(".", 1)[0] if name.rsplit(".", 1)[-1].isdigit() else name] += ms
-    res = {"wall (ms/step)": 1e3 * wall, "all ops (ms/step)": sum(ops.values())}
+    res = {"wall (ms/step)": 1e3 * wall, "all ops (ms/step)": sum(ops.values()),
+           "minor page faults per step (not ms)": faults}
     res.update((f"op kind {k}", v) for k, v in kinds.most_common(top))
     return {k: [v, v] for k, v in res.items()}
 
@@ -513,6 +545,8 @@ def spawn(section, who, threads, quick):
     else:
         flags = SINGLE if threads == 1 else f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
         extra = VARIANTS[who.split(":", 1)[1]][0] if ":" in who else ""
+        if ":" in who and VARIANTS[who.split(":", 1)[1]][1] == "system_malloc":  # read at `import jhash`
+            env["JHASH_SYSTEM_MALLOC"] = "1"
         if who.startswith("profile:"):
             extra += " --xla_cpu_enable_xprof_traceme=true"
         # XLA stops reading XLA_FLAGS at a word without "--" (intra_op_parallelism_threads=N): it goes last
