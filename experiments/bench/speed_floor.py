@@ -66,6 +66,7 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import shallow_fit as sf  # noqa: E402
 import train_step  # noqa: E402
 from jhash._ranking import _ctpop as ctpop, _eq64 as eq64, _popcount as popcount  # noqa: E402
 
@@ -338,8 +339,8 @@ def keys_only(qw, dw_t, q_ids, db_ids):
 
 
 # ------------------------------------------------------------------ shallow fits (shallow_fit.py's workers)
-SHALLOW_METHODS = "sdh,cosdish,ksh,itq,agh,cosdish@authors,ksh@authors"  # @authors: shallow_fit.AUTHORS_SETTINGS
-SHALLOW_FIRST_ONLY = ("cosdish", "ksh", "cosdish@authors", "ksh@authors")  # execution-bound fits: no second call
+SHALLOW_METHODS = ",".join(sf.DEFAULT)  # with METHOD@authors: shallow_fit.AUTHORS_SETTINGS
+SHALLOW_FIRST_ONLY = ("cosdish", "ksh")  # execution-bound fits (with their @authors rows): no second call
 
 
 def run_shallow(who, quick):
@@ -349,8 +350,6 @@ def run_shallow(who, quick):
     import shutil
     import tempfile
 
-    import shallow_fit as sf
-
     methods = os.environ.get("JHASH_BENCH_SHALLOW", "itq" if quick else SHALLOW_METHODS).split(",")
     code = os.environ.get("JHASH_BENCH_OCTAVE_CODE") or None
     data_dir = str(sf.ROOT.parent / "shared" / "data")
@@ -358,7 +357,9 @@ def run_shallow(who, quick):
     for m in methods:
         if who == "octave":  # METHOD@authors runs the same driver as METHOD: once
             base = sf.base_method(m)
-            t = octave[base] = octave[base] if base in octave else sf.run_octave(m, 32, code, data_dir)
+            if base not in octave:
+                octave[base] = sf.run_octave(m, 32, code, data_dir)
+            t = octave[base]
             if isinstance(t, float):
                 out[m] = [t, t]
             continue
@@ -366,7 +367,7 @@ def run_shallow(who, quick):
         try:
             if cache:
                 sf.jhash_run(m, 32, data_dir, 0, cache, first_only=True)
-            r = sf.jhash_run(m, 32, data_dir, 0, cache, first_only=m in SHALLOW_FIRST_ONLY)
+            r = sf.jhash_run(m, 32, data_dir, 0, cache, first_only=sf.base_method(m) in SHALLOW_FIRST_ONLY)
         finally:
             if cache:
                 shutil.rmtree(cache, ignore_errors=True)
@@ -489,8 +490,6 @@ def report(best, sections, has_faiss, quick):
         for name, cold in get("compile", "cold", 2).items():
             print(f"| {name} | {cold[0]:.2f} | {get('compile', 'warm', 2)[name][0]:.2f} |")
     if "shallow" in sections:
-        import shallow_fit as sf
-
         code = os.environ.get("JHASH_BENCH_OCTAVE_CODE") or None
         print("\n## Shallow fits, mnist, 32 bits: jhash vs the authors' code under Octave (ratio = Octave / jhash; "
               "goal >= 10)")
@@ -499,7 +498,7 @@ def report(best, sections, has_faiss, quick):
         print("|---|---|---|---|---|---|---|---|---|---|")
         for m, cold in get("shallow", "cold", 2).items():
             warm, octave = get("shallow", "warm", 2).get(m), get("shallow", "octave", 2).get(m)
-            second = None if m in SHALLOW_FIRST_ONLY else cold[1]
+            second = None if sf.base_method(m) in SHALLOW_FIRST_ONLY else cold[1]
             o = octave[0] if octave else None
             r = lambda j: f"**{o / j:.1f}x**" if o and j else "-"  # noqa: E731
             print(f"| {m} | {cold[0]:.2f} | {cold[2]:.2f}, {cold[3]} | {f'{warm[0]:.2f}' if warm else '-'} | "
@@ -538,11 +537,8 @@ def main():
     if args.octave_code:
         os.environ["JHASH_BENCH_OCTAVE_CODE"] = args.octave_code
     if args.shallow_methods:
-        import shallow_fit as sf
-
-        known = [*sf.OCTAVE_CODE, *(f"{m}@authors" for m in sf.AUTHORS_SETTINGS)]
-        if set(args.shallow_methods.split(",")) - set(known):
-            ap.error(f"--shallow-methods must be a comma-separated subset of {','.join(known)}; "
+        if set(args.shallow_methods.split(",")) - set(sf.DEFAULT):
+            ap.error(f"--shallow-methods must be a comma-separated subset of {SHALLOW_METHODS}; "
                      f"got {args.shallow_methods!r}")
         os.environ["JHASH_BENCH_SHALLOW"] = args.shallow_methods
     if args.torch_python:
